@@ -1,0 +1,332 @@
+//! Runtime configuration: the [`Builder`], its validation, and the `GORT_*` environment
+//! variables it reads. Every scheduling constant Go hard-codes is a knob here, with Go's
+//! value as the default.
+
+use std::fmt;
+use std::time::Duration;
+
+use crate::runtime::Runtime;
+use crate::stack::StackPolicy;
+
+/// Default goroutine stack size: 256 KiB of address space. Only touched pages cost
+/// memory, so a parked goroutine that used little stack holds about one page.
+pub const DEFAULT_STACK_SIZE: usize = 256 * 1024;
+
+/// Which other Ps a stealing M visits, and in what order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VictimOrder {
+    /// Go's order: a random start and a random stride coprime to `procs`, so every P is
+    /// visited once per round in an order that differs between thieves.
+    RandomCoprime,
+    /// tokio's order: a random start, then every P in index order.
+    RandomStart,
+    /// No randomness: start at the thief's own index + 1 and go round.
+    RoundRobin,
+}
+
+/// How many Ms may spin (look for work without a P's own work) at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SpinningLimit {
+    /// Go's rule: spinning Ms ≤ half of the busy Ps.
+    HalfBusy,
+    /// At most this many (0: never spin, idle Ms park at once).
+    AtMost(usize),
+}
+
+/// Errors from [`Builder::build`]: a setting that cannot work, named with the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigError {
+    /// A Builder value out of range.
+    Invalid {
+        /// The setting, e.g. `procs`.
+        setting: &'static str,
+        /// What was wrong with it.
+        reason: String,
+    },
+    /// A `GORT_*` environment variable that could not be parsed.
+    Env {
+        /// The variable name.
+        var: &'static str,
+        /// Its value.
+        value: String,
+        /// What was expected.
+        reason: String,
+    },
+    /// The OS refused a resource at start-up (threads, memory).
+    Os(String),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::Invalid { setting, reason } => {
+                write!(f, "gort: invalid runtime setting `{setting}`: {reason}")
+            }
+            ConfigError::Env { var, value, reason } => {
+                write!(
+                    f,
+                    "gort: invalid environment variable {var}={value:?}: {reason}"
+                )
+            }
+            ConfigError::Os(msg) => write!(f, "gort: {msg}"),
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The validated settings a runtime runs with. Read them back with
+/// [`Runtime::config`](crate::Runtime::config).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Number of Ps: goroutines that can run at once.
+    pub procs: usize,
+    /// Default goroutine stack size in bytes (page-rounded, guard excluded).
+    pub stack_size: usize,
+    /// How stacks are guarded.
+    pub stack_policy: StackPolicy,
+    /// Slots in each P's local run queue (power of two).
+    pub local_queue_capacity: usize,
+    /// Share of a victim's run queue taken per steal, in thousandths (500 = half).
+    pub steal_permille: u32,
+    /// Rounds over all victims before an M gives up stealing (0: never steal).
+    pub steal_rounds: u32,
+    /// Victim visiting order.
+    pub victim_order: VictimOrder,
+    /// Whether spawned and woken goroutines go to the `runnext` slot.
+    pub runnext: bool,
+    /// Every this many scheduler ticks a P takes one goroutine from the global queue
+    /// before its own (Go: 61).
+    pub global_queue_interval: u32,
+    /// Spinning M limit.
+    pub spinning: SpinningLimit,
+    /// The time slice a `runnext` chain may inherit before woken goroutines go to the
+    /// tail instead (Go's preemption quantum, 10 ms).
+    pub time_slice: Duration,
+}
+
+/// Builds a [`Runtime`]. Every knob defaults to Go's behaviour.
+///
+/// ```
+/// let rt = gort::Runtime::builder().procs(2).stack_size(64 * 1024).build().unwrap();
+/// assert_eq!(rt.block_on(|| 6 * 7), 42);
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct Builder {
+    procs: Option<usize>,
+    stack_size: Option<usize>,
+    stack_policy: Option<StackPolicy>,
+    local_queue_capacity: Option<usize>,
+    steal_fraction: Option<f64>,
+    steal_rounds: Option<u32>,
+    victim_order: Option<VictimOrder>,
+    runnext: Option<bool>,
+    global_queue_interval: Option<u32>,
+    spinning: Option<SpinningLimit>,
+    time_slice: Option<Duration>,
+}
+
+impl Builder {
+    /// A builder with every setting at its default.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of Ps (like `GOMAXPROCS`). Default: `GORT_PROCS` if set, else the CPUs
+    /// this process may use (which honours cgroup CPU quotas and affinity masks).
+    pub fn procs(mut self, n: usize) -> Self {
+        self.procs = Some(n);
+        self
+    }
+
+    /// Default stack size of goroutines in bytes, rounded up to whole pages; at least one
+    /// page. Default [`DEFAULT_STACK_SIZE`]. Stacks do not grow: a goroutine that needs
+    /// more ends the process with a message naming it.
+    pub fn stack_size(mut self, bytes: usize) -> Self {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// How stack overflows are caught; default [`StackPolicy::Auto`].
+    pub fn stack_policy(mut self, policy: StackPolicy) -> Self {
+        self.stack_policy = Some(policy);
+        self
+    }
+
+    /// Slots in each P's local run queue; a power of two ≥ 2. Default 256.
+    pub fn local_queue_capacity(mut self, slots: usize) -> Self {
+        self.local_queue_capacity = Some(slots);
+        self
+    }
+
+    /// Fraction of a victim's queue a thief takes, in (0, 1], rounded up. Default 0.5.
+    pub fn steal_fraction(mut self, fraction: f64) -> Self {
+        self.steal_fraction = Some(fraction);
+        self
+    }
+
+    /// Rounds over all victims before giving up; 0 disables stealing. Default 4.
+    pub fn steal_rounds(mut self, rounds: u32) -> Self {
+        self.steal_rounds = Some(rounds);
+        self
+    }
+
+    /// Order in which thieves visit victims. Default [`VictimOrder::RandomCoprime`].
+    pub fn victim_order(mut self, order: VictimOrder) -> Self {
+        self.victim_order = Some(order);
+        self
+    }
+
+    /// Whether new and woken goroutines use the `runnext` slot. Default true.
+    pub fn runnext(mut self, on: bool) -> Self {
+        self.runnext = Some(on);
+        self
+    }
+
+    /// Global-queue fairness interval in scheduler ticks, ≥ 1. Default 61.
+    pub fn global_queue_interval(mut self, ticks: u32) -> Self {
+        self.global_queue_interval = Some(ticks);
+        self
+    }
+
+    /// Limit on spinning Ms. Default [`SpinningLimit::HalfBusy`].
+    pub fn spinning(mut self, limit: SpinningLimit) -> Self {
+        self.spinning = Some(limit);
+        self
+    }
+
+    /// Time slice inherited through `runnext`; > 0. Default 10 ms.
+    pub fn time_slice(mut self, slice: Duration) -> Self {
+        self.time_slice = Some(slice);
+        self
+    }
+
+    /// Validates the settings and starts nothing yet: threads start on first use.
+    pub fn build(self) -> Result<Runtime, ConfigError> {
+        Runtime::from_config(self.config()?)
+    }
+
+    /// Validates the settings, applying environment overrides.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let invalid = |setting, reason: String| ConfigError::Invalid { setting, reason };
+        let procs = match self.procs {
+            Some(n) => n,
+            None => match env_usize("GORT_PROCS")? {
+                Some(n) => {
+                    if n == 0 {
+                        return Err(ConfigError::Env {
+                            var: "GORT_PROCS",
+                            value: "0".into(),
+                            reason: "must be at least 1".into(),
+                        });
+                    }
+                    n
+                }
+                None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            },
+        };
+        if procs == 0 {
+            return Err(invalid("procs", "must be at least 1".into()));
+        }
+        if procs > MAX_PROCS {
+            return Err(invalid(
+                "procs",
+                format!("{procs} exceeds the maximum {MAX_PROCS}"),
+            ));
+        }
+        let page = page_size();
+        let stack_size = self.stack_size.unwrap_or(DEFAULT_STACK_SIZE);
+        if stack_size < page {
+            return Err(invalid(
+                "stack_size",
+                format!("{stack_size} bytes is smaller than a page ({page} bytes)"),
+            ));
+        }
+        if stack_size > MAX_STACK_SIZE {
+            return Err(invalid(
+                "stack_size",
+                format!("{stack_size} bytes exceeds the maximum {MAX_STACK_SIZE}"),
+            ));
+        }
+        let stack_size = stack_size.next_multiple_of(page);
+        let cap = self.local_queue_capacity.unwrap_or(256);
+        if !cap.is_power_of_two() || cap < 2 {
+            return Err(invalid(
+                "local_queue_capacity",
+                format!("{cap} is not a power of two ≥ 2"),
+            ));
+        }
+        if cap > 1 << 20 {
+            return Err(invalid(
+                "local_queue_capacity",
+                format!("{cap} exceeds 2^20"),
+            ));
+        }
+        let fraction = self.steal_fraction.unwrap_or(0.5);
+        if !(fraction > 0.0 && fraction <= 1.0) {
+            return Err(invalid(
+                "steal_fraction",
+                format!("{fraction} is not in (0, 1]"),
+            ));
+        }
+        let global_queue_interval = self.global_queue_interval.unwrap_or(61);
+        if global_queue_interval == 0 {
+            return Err(invalid(
+                "global_queue_interval",
+                "must be at least 1".into(),
+            ));
+        }
+        let time_slice = self.time_slice.unwrap_or(Duration::from_millis(10));
+        if time_slice.is_zero() {
+            return Err(invalid("time_slice", "must be longer than zero".into()));
+        }
+        Ok(Config {
+            procs,
+            stack_size,
+            stack_policy: self.stack_policy.unwrap_or(StackPolicy::Auto),
+            local_queue_capacity: cap,
+            steal_permille: ((fraction * 1000.0).round() as u32).max(1),
+            steal_rounds: self.steal_rounds.unwrap_or(4),
+            victim_order: self.victim_order.unwrap_or(VictimOrder::RandomCoprime),
+            runnext: self.runnext.unwrap_or(true),
+            global_queue_interval,
+            spinning: self.spinning.unwrap_or(SpinningLimit::HalfBusy),
+            time_slice,
+        })
+    }
+}
+
+/// Upper bound on `procs` (Go's is 1024 by default as well, for a different reason).
+pub const MAX_PROCS: usize = 1024;
+/// Upper bound on a goroutine stack (1 GiB, Go's maximum stack).
+pub const MAX_STACK_SIZE: usize = 1 << 30;
+
+pub(crate) fn page_size() -> usize {
+    // SAFETY: sysconf has no preconditions.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n > 0 {
+        n as usize
+    } else {
+        4096
+    }
+}
+
+fn env_usize(var: &'static str) -> Result<Option<usize>, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) => v
+            .trim()
+            .parse::<usize>()
+            .map(Some)
+            .map_err(|_| ConfigError::Env {
+                var,
+                value: v.clone(),
+                reason: "expected a whole number".into(),
+            }),
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(ConfigError::Env {
+            var,
+            value: v.to_string_lossy().into_owned(),
+            reason: "not valid UTF-8".into(),
+        }),
+    }
+}

@@ -1,0 +1,99 @@
+//! The M a thread is, reachable from a thread-local: which runtime, which P, which G.
+//!
+//! Goroutines migrate between OS threads at every scheduling point, and LLVM may keep a
+//! thread-local's address computed before a context switch and reuse it after the
+//! goroutine has moved to another M. So the accessors here are `#[inline(never)]`, return
+//! raw pointers, and callers re-read them after every switch; no reference into the
+//! thread-local lives across one.
+
+use std::cell::Cell;
+use std::sync::Arc;
+
+use crate::g::G;
+use crate::m::M;
+use crate::sched::Sched;
+
+/// State of the M running on this thread. It lives on the M thread's native stack for
+/// the thread's whole life, and only that thread touches the `Cell`s.
+pub(crate) struct MContext {
+    pub(crate) sched: Arc<Sched>,
+    pub(crate) m: Arc<M>,
+    /// Index of the P this M holds.
+    pub(crate) p: Cell<Option<usize>>,
+    pub(crate) spinning: Cell<bool>,
+    /// The goroutine this M is running (null on the scheduler loop).
+    pub(crate) curg: Cell<*const G>,
+    rng: Cell<u64>,
+}
+
+impl MContext {
+    pub(crate) fn new(sched: Arc<Sched>, m: Arc<M>) -> Self {
+        let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ gort_asm::ticks();
+        MContext {
+            sched,
+            m,
+            p: Cell::new(None),
+            spinning: Cell::new(false),
+            curg: Cell::new(std::ptr::null()),
+            rng: Cell::new(seed | 1),
+        }
+    }
+
+    /// A fast per-M random number (xorshift64*); for victim selection, not security.
+    pub(crate) fn rand(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng.set(x);
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*const MContext> = const { Cell::new(std::ptr::null()) };
+    /// Set while the runtime drops parked goroutines at shutdown: gort calls made by
+    /// their destructors return at once instead of parking.
+    static TEARDOWN: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Installs (or with null, removes) this thread's M.
+pub(crate) fn set_current(ctx: *const MContext) {
+    CURRENT.with(|c| c.set(ctx));
+}
+
+/// This thread's M, or null on a plain thread.
+#[inline(never)]
+pub(crate) fn current() -> *const MContext {
+    CURRENT.with(|c| c.get())
+}
+
+/// The goroutine running on this thread, or null.
+#[inline(never)]
+pub(crate) fn current_g() -> *const G {
+    let ctx = current();
+    if ctx.is_null() {
+        return std::ptr::null();
+    }
+    // SAFETY: a non-null CURRENT points to the MContext on this M's own stack, alive for
+    // as long as the thread runs the scheduler loop.
+    unsafe { (*ctx).curg.get() }
+}
+
+/// The runtime of the goroutine running on this thread.
+pub(crate) fn current_sched() -> Option<Arc<Sched>> {
+    let ctx = current();
+    if ctx.is_null() {
+        return None;
+    }
+    // SAFETY: as in `current_g`.
+    Some(unsafe { (*ctx).sched.clone() })
+}
+
+pub(crate) fn in_teardown() -> bool {
+    TEARDOWN.with(|t| t.get())
+}
+
+pub(crate) fn set_teardown(on: bool) {
+    TEARDOWN.with(|t| t.set(on));
+}

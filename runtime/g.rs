@@ -1,0 +1,165 @@
+//! G: a goroutine (Go's `g`).
+//!
+//! A G is an `Arc<G>` that moves between run queues, Ms and wait lists. Its fields are
+//! split by who may touch them:
+//!
+//! - `state`: atomic, anyone (see `park.rs`);
+//! - `coro`, `task`, `info`: the G's *owner* only. Ownership is the right to run the G:
+//!   the spawner before the first enqueue, the M that dequeued it while it runs (the
+//!   code on the goroutine's own stack counts as that M), the M that saw it finish.
+//!   Queues and the park protocol hand ownership from one thread to the next with
+//!   release/acquire pairs, so owner-only fields need no locks.
+//!
+//! Dead Gs are kept in per-P free lists and reused (Go's `gfput`/`gfget`), so a
+//! steady spawn rate allocates no Gs. A G is only reused when nothing else holds it
+//! (an outstanding `Goroutine` handle keeps it out of the free list), so a stale unpark
+//! can never reach a later goroutine.
+
+use std::cell::{Cell, UnsafeCell};
+use std::panic::Location;
+use std::sync::Arc;
+
+use corosensei::{Coroutine, Yielder};
+
+use crate::park::GState;
+use crate::sched::Sched;
+use crate::stack::{GoStack, StackRange};
+
+/// What a goroutine asks of its M when it switches out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Suspend {
+    /// `yield_now`: back to the tail of the run queue.
+    Yield,
+    /// `park`: wait for an unpark (see `park.rs`).
+    Park,
+}
+
+pub(crate) type GCoroutine = Coroutine<(), Suspend, (), GoStack>;
+pub(crate) type GYielder = Yielder<(), Suspend>;
+
+/// The entry of a goroutine: runs its closure once, catching panics and delivering the
+/// result (see `join.rs`).
+pub(crate) trait Task: Send + Sync {
+    /// Runs the closure on the goroutine's stack.
+    fn run(self: Arc<Self>);
+    /// Completes the goroutine without running it (no stack could be had): `join`
+    /// reports `message` as the goroutine's panic.
+    fn fail(self: Arc<Self>, message: String);
+}
+
+/// Identity of a goroutine: what dumps, traces and the overflow message show.
+pub(crate) struct GInfo {
+    pub(crate) id: u64,
+    pub(crate) name: Option<Box<str>>,
+    pub(crate) site: &'static Location<'static>,
+    /// Requested stack size (bytes, usable).
+    pub(crate) stack_size: usize,
+}
+
+pub(crate) type GRef = Arc<G>;
+
+pub(crate) struct G {
+    pub(crate) state: GState,
+    /// The runtime this G belongs to (kept across reuse).
+    pub(crate) sched: Arc<Sched>,
+    info: UnsafeCell<GInfo>,
+    task: UnsafeCell<Option<Arc<dyn Task>>>,
+    coro: UnsafeCell<Option<GCoroutine>>,
+    /// Set by the goroutine itself when it first runs; read by the goroutine only.
+    yielder: Cell<*const GYielder>,
+    /// The stack of the current coroutine (owner only).
+    stack: Cell<Option<StackRange>>,
+}
+
+// SAFETY: the non-Sync fields (`info`, `task`, `coro`, `yielder`) are only accessed by
+// the G's owner (module doc), and ownership moves between threads only through the run
+// queues and the park protocol, whose release/acquire pairs order every access. The
+// coroutine is `!Send` because values on its stack may be thread-bound; gort's `spawn`
+// requires `F: Send` for the closure, and documents that thread-identity values (TLS,
+// std lock guards, thread-affine FFI) must not be held across a scheduling point.
+unsafe impl Send for G {}
+// SAFETY: see above; shared (`&G`) access from non-owners touches only `state` and
+// `sched`, which are Sync, and `info` once set, which is immutable until the G is reused.
+unsafe impl Sync for G {}
+
+impl G {
+    pub(crate) fn new(sched: Arc<Sched>) -> G {
+        G {
+            state: GState::new(),
+            sched,
+            info: UnsafeCell::new(GInfo {
+                id: 0,
+                name: None,
+                site: Location::caller(),
+                stack_size: 0,
+            }),
+            task: UnsafeCell::new(None),
+            coro: UnsafeCell::new(None),
+            yielder: Cell::new(std::ptr::null()),
+            stack: Cell::new(None),
+        }
+    }
+
+    /// The goroutine's identity. Immutable between spawn and reuse.
+    pub(crate) fn info(&self) -> &GInfo {
+        // SAFETY: `info` is written only by the owner of an IDLE G in `init` (before it
+        // is published to any other thread), and a G is reused only when no handle can
+        // see it (module doc), so no `&GInfo` is alive during that write.
+        unsafe { &*self.info.get() }
+    }
+
+    /// Prepares a fresh or reused G for a new goroutine.
+    ///
+    /// # Safety
+    /// The caller owns the G, which is IDLE and not visible to any other thread.
+    pub(crate) unsafe fn init(&self, info: GInfo, task: Arc<dyn Task>) {
+        // SAFETY: per the contract, nobody else can observe these fields now.
+        unsafe {
+            *self.info.get() = info;
+            *self.task.get() = Some(task);
+        }
+    }
+
+    /// # Safety
+    /// The caller owns the G and no other reference to the coroutine is alive.
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn coro(&self) -> &mut Option<GCoroutine> {
+        // SAFETY: per the contract.
+        unsafe { &mut *self.coro.get() }
+    }
+
+    /// # Safety
+    /// The caller owns the G.
+    pub(crate) unsafe fn take_task(&self) -> Option<Arc<dyn Task>> {
+        // SAFETY: per the contract.
+        unsafe { (*self.task.get()).take() }
+    }
+
+    pub(crate) fn set_yielder(&self, y: *const GYielder) {
+        self.yielder.set(y);
+    }
+
+    pub(crate) fn set_stack(&self, r: Option<StackRange>) {
+        self.stack.set(r);
+    }
+
+    pub(crate) fn stack(&self) -> Option<StackRange> {
+        self.stack.get()
+    }
+
+    pub(crate) fn yielder(&self) -> *const GYielder {
+        self.yielder.get()
+    }
+
+    /// Clears per-goroutine state of a dead G before it goes to a free list.
+    ///
+    /// # Safety
+    /// The caller owns the dead G and holds the only other reference besides `allgs`.
+    pub(crate) unsafe fn reset(&self) {
+        // SAFETY: per the contract, nobody can read `info` concurrently.
+        unsafe {
+            (*self.info.get()).name = None;
+        }
+        self.yielder.set(std::ptr::null());
+    }
+}

@@ -1,0 +1,93 @@
+//! gort: a Go-style M:N green-thread runtime.
+//!
+//! You write plain blocking-style Rust in *goroutines*, stackful coroutines that are cheap
+//! to create (a parked goroutine costs about one page of memory), and gort runs them on a
+//! few OS threads with Go's scheduler:
+//!
+//! ```
+//! let sum = gort::run(|| {
+//!     let hs: Vec<_> = (0..1000u64).map(|i| gort::spawn(move || i * 2)).collect();
+//!     hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(sum, 999_000);
+//! ```
+//!
+//! # The model: G, P, M
+//!
+//! - A **G** (goroutine) is a closure with its own stack. It runs until it reaches a
+//!   *scheduling point* ([`yield_now`], [`park`], [`JoinHandle::join`], and later the
+//!   channel, sync, time and net calls), where it switches back to the scheduler.
+//! - A **P** (processor) is the right to run goroutines; there are `procs` of them
+//!   (default: the CPUs this process may use, or `GORT_PROCS`). Each P has a 256-slot
+//!   local run queue and a `runnext` slot for the goroutine it readied last.
+//! - An **M** (machine) is an OS thread. It holds a P and runs its goroutines; an M
+//!   without work steals half of another P's queue, and sleeps when there is none.
+//!
+//! `spawn` puts the new goroutine in the current P's `runnext`, so a spawn-then-join
+//! runs the child next on the same warm cache, while idle Ms are woken to steal the rest.
+//!
+//! # Safety rules for goroutine code
+//!
+//! A goroutine moves between OS threads at scheduling points. Safe Rust keeps you from
+//! sending non-`Send` values to *other* goroutines, but a value tied to the identity of
+//! an OS thread must not be held *across* a scheduling point of your own goroutine:
+//!
+//! - `thread_local!` values: you may resume on another thread and see its copy;
+//! - `std::sync::MutexGuard` (and other std lock guards) held across a park: the guard
+//!   would be released from another thread, and other goroutines on this thread may
+//!   block the M on the same lock; use gort's sync types (coming with the channels);
+//! - thread-affine FFI handles.
+//!
+//! Scheduling is cooperative: a goroutine that loops without a scheduling point keeps
+//! its P. Calling gort APIs outside a runtime gives a clear error ([`SpawnError`]) or
+//! a documented fallback ([`yield_now`] and [`park`] act on the OS thread).
+//!
+//! # Stacks
+//!
+//! Stacks are fixed-size (default 256 KiB of address space, [`Builder::stack_size`],
+//! [`GoroutineBuilder::stack_size`]), allocated when a goroutine first runs, returned
+//! when it finishes, pooled per P. Only touched pages use memory. An overflow ends the
+//! process with `fatal error: stack overflow in goroutine N "name" (spawned at
+//! file:line)`; see [`StackPolicy`] for how guard pages are made.
+//!
+//! # Observability
+//!
+//! [`metrics()`] (and [`Runtime::metrics`]) gives per-P counters: spawns, context
+//! switches, steals, global-queue pulls, overflows, parks, spins.
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod config;
+mod context;
+mod g;
+mod join;
+mod loom;
+mod m;
+mod metrics;
+mod overflow;
+mod p;
+mod park;
+mod runq;
+mod runtime;
+mod sched;
+mod schedule;
+mod scope;
+mod spawn;
+mod stack;
+mod steal;
+mod waiter;
+
+pub use config::{
+    Builder, Config, ConfigError, SpinningLimit, VictimOrder, DEFAULT_STACK_SIZE, MAX_PROCS,
+    MAX_STACK_SIZE,
+};
+pub use join::{JoinHandle, ScopedJoinHandle};
+pub use metrics::{metrics, Metrics, ProcMetrics};
+pub use runtime::{run, Runtime};
+pub use scope::{scope, Scope};
+pub use spawn::{
+    current, park, spawn, try_current, try_spawn, yield_now, Goroutine, GoroutineBuilder,
+    SpawnError,
+};
+pub use stack::{StackGuard, StackPolicy};

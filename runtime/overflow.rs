@@ -1,0 +1,292 @@
+//! Turning a goroutine stack overflow into a message that names the goroutine.
+//!
+//! std's SIGSEGV handler recognises only the *thread's* guard page; a fault on a
+//! coroutine's guard page would end as a bare "Segmentation fault". So, once per process,
+//! gort installs its own `SA_ONSTACK` handler for SIGSEGV and SIGBUS:
+//!
+//! - every M runs with an alternate signal stack (std gives its threads one; otherwise
+//!   [`ThreadAltStack`] maps one), because the handler cannot run on the stack that just
+//!   overflowed;
+//! - before each resume the M publishes the running goroutine's stack range and identity
+//!   in a const-initialised thread-local (no lazy init, no destructor: safe to read in a
+//!   signal handler);
+//! - the handler checks whether the fault address, or the stack pointer at the fault, is
+//!   on or just below that goroutine's guard page. If so it formats the message into a
+//!   buffer on its own stack (no allocation), writes it to stderr and aborts. If not, it
+//!   chains to the previous handler (std's, a sanitizer's), or restores the default
+//!   action and returns so the fault repeats and kills the process as it would have.
+//!
+//! Canary stacks (no guard page) are checked by the M after every switch instead; a
+//! damaged red zone ends in the same message ([`canary_overflow`]).
+
+use std::cell::{Cell, UnsafeCell};
+use std::sync::Once;
+
+use crate::g::GInfo;
+use crate::stack::StackRange;
+
+/// How far below the guard page a fault still counts as this goroutine's overflow: a
+/// frame larger than a page can skip the guard in code built without stack probes.
+const BELOW_GUARD: usize = 64 * 1024;
+/// Alternate signal stack size when the thread has none.
+const ALT_STACK: usize = 64 * 1024;
+
+#[derive(Clone, Copy)]
+struct Running {
+    range: Option<StackRange>,
+    info: *const GInfo,
+}
+
+thread_local! {
+    static RUNNING: Cell<Running> = const {
+        Cell::new(Running { range: None, info: std::ptr::null() })
+    };
+}
+
+/// Publishes the goroutine about to be resumed on this M.
+pub(crate) fn set_running(range: StackRange, info: &GInfo) {
+    RUNNING.with(|r| {
+        r.set(Running {
+            range: Some(range),
+            info,
+        })
+    });
+}
+
+pub(crate) fn clear_running() {
+    RUNNING.with(|r| {
+        r.set(Running {
+            range: None,
+            info: std::ptr::null(),
+        })
+    });
+}
+
+struct OldActions(UnsafeCell<[libc::sigaction; 2]>);
+// SAFETY: written once inside `INSTALL.call_once`, before our handler is installed (the
+// sigaction syscall orders the write before any invocation of the handler), and only
+// read afterwards.
+unsafe impl Sync for OldActions {}
+
+static INSTALL: Once = Once::new();
+// SAFETY: an all-zero sigaction is a valid value (SIG_DFL, empty mask, no flags).
+static OLD: OldActions = OldActions(UnsafeCell::new(unsafe { std::mem::zeroed() }));
+
+/// Installs the SIGSEGV/SIGBUS handler once per process.
+pub(crate) fn install_handler() {
+    INSTALL.call_once(|| {
+        for (i, sig) in [libc::SIGSEGV, libc::SIGBUS].into_iter().enumerate() {
+            // SAFETY: we fill a zeroed sigaction with our handler and flags, and save
+            // the previous action in OLD (see OldActions) before the handler can run.
+            unsafe {
+                let mut act: libc::sigaction = std::mem::zeroed();
+                act.sa_sigaction = handler as *const () as usize;
+                act.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+                libc::sigemptyset(&mut act.sa_mask);
+                let old = &mut (*OLD.0.get())[i];
+                libc::sigaction(sig, &act, old);
+            }
+        }
+    });
+}
+
+extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut libc::c_void) {
+    // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let sp = stack_pointer(uctx);
+    let running = RUNNING.with(|r| r.get());
+    if let Some(range) = running.range {
+        let lo = range.limit().saturating_sub(BELOW_GUARD);
+        let hi = range.usable_bottom();
+        let hit = |a: usize| a >= lo && a < hi;
+        if hit(addr) || sp.is_some_and(hit) {
+            // SAFETY: `info` was published by this thread's M for the goroutine it is
+            // running; the GInfo lives in the G, which the M keeps alive while running it.
+            let info = unsafe { &*running.info };
+            report(info, range.size(), "");
+        }
+    }
+    // Not ours: chain.
+    let i = if sig == libc::SIGSEGV { 0 } else { 1 };
+    // SAFETY: OLD was written before this handler was installed (OldActions).
+    let old = unsafe { (*OLD.0.get())[i] };
+    if old.sa_sigaction == libc::SIG_DFL || old.sa_sigaction == libc::SIG_IGN {
+        // Restore and return: the faulting instruction runs again and the default action
+        // (a core dump) happens as if gort were not here.
+        // SAFETY: reinstalling a previously installed action.
+        unsafe { libc::sigaction(sig, &old, std::ptr::null_mut()) };
+    } else if old.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this
+        // signature; we pass our own arguments through unchanged.
+        unsafe {
+            let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                std::mem::transmute(old.sa_sigaction);
+            f(sig, info, uctx);
+        }
+    } else {
+        // SAFETY: a plain handler takes only the signal number.
+        unsafe {
+            let f: extern "C" fn(libc::c_int) = std::mem::transmute(old.sa_sigaction);
+            f(sig);
+        }
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+fn stack_pointer(uctx: *mut libc::c_void) -> Option<usize> {
+    if uctx.is_null() {
+        return None;
+    }
+    // SAFETY: for SA_SIGINFO handlers the third argument is the interrupted ucontext.
+    Some(
+        unsafe { (*(uctx as *const libc::ucontext_t)).uc_mcontext.gregs[libc::REG_RSP as usize] }
+            as usize,
+    )
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+fn stack_pointer(_uctx: *mut libc::c_void) -> Option<usize> {
+    None
+}
+
+/// A canary stack's red zone was overwritten: report like a guard-page hit.
+pub(crate) fn canary_overflow(info: &GInfo, size: usize) -> ! {
+    report(
+        info,
+        size,
+        " (red zone overwritten; detected at a context switch)",
+    )
+}
+
+/// Writes the fatal message without allocating and aborts.
+fn report(info: &GInfo, size: usize, how: &str) -> ! {
+    let mut w = Buf::new();
+    w.s("fatal error: stack overflow in goroutine ");
+    w.n(info.id as usize);
+    if let Some(name) = &info.name {
+        w.s(" \"");
+        w.s(name);
+        w.s("\"");
+    }
+    w.s(" (spawned at ");
+    w.s(info.site.file());
+    w.s(":");
+    w.n(info.site.line() as usize);
+    w.s("), stack ");
+    w.n(size / 1024);
+    w.s(" KiB");
+    w.s(how);
+    w.s("; give it a larger stack with GoroutineBuilder::stack_size or Builder::stack_size\n");
+    w.flush();
+    // SAFETY: abort is async-signal-safe and never returns.
+    unsafe { libc::abort() }
+}
+
+/// A fixed buffer on the signal stack; formatting by hand keeps the handler free of
+/// allocation and locks.
+struct Buf {
+    b: [u8; 1024],
+    len: usize,
+}
+
+impl Buf {
+    fn new() -> Self {
+        Buf {
+            b: [0; 1024],
+            len: 0,
+        }
+    }
+
+    fn s(&mut self, s: &str) {
+        for &c in s.as_bytes() {
+            if self.len < self.b.len() {
+                self.b[self.len] = c;
+                self.len += 1;
+            }
+        }
+    }
+
+    fn n(&mut self, mut v: usize) {
+        let mut d = [0u8; 20];
+        let mut i = d.len();
+        loop {
+            i -= 1;
+            d[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+            if v == 0 {
+                break;
+            }
+        }
+        for &c in &d[i..] {
+            self.s(std::str::from_utf8(&[c]).unwrap_or("?"));
+        }
+    }
+
+    fn flush(&self) {
+        // SAFETY: writing our own buffer to fd 2; write is async-signal-safe.
+        unsafe {
+            libc::write(2, self.b.as_ptr().cast(), self.len);
+        }
+    }
+}
+
+/// An alternate signal stack for this thread if it has none (freed on drop).
+pub(crate) struct ThreadAltStack {
+    mapping: Option<(*mut libc::c_void, usize)>,
+}
+
+impl ThreadAltStack {
+    pub(crate) fn install() -> ThreadAltStack {
+        // SAFETY: querying and setting this thread's sigaltstack with valid structs; the
+        // mapping we install stays alive until `drop`, which disables it first.
+        unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            if libc::sigaltstack(std::ptr::null(), &mut cur) == 0
+                && cur.ss_flags & libc::SS_DISABLE == 0
+            {
+                return ThreadAltStack { mapping: None };
+            }
+            let page = crate::config::page_size();
+            let len = ALT_STACK + page;
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return ThreadAltStack { mapping: None };
+            }
+            libc::mprotect(p, page, libc::PROT_NONE);
+            let st = libc::stack_t {
+                ss_sp: p.cast::<u8>().add(page).cast(),
+                ss_flags: 0,
+                ss_size: ALT_STACK,
+            };
+            libc::sigaltstack(&st, std::ptr::null_mut());
+            ThreadAltStack {
+                mapping: Some((p, len)),
+            }
+        }
+    }
+}
+
+impl Drop for ThreadAltStack {
+    fn drop(&mut self) {
+        if let Some((p, len)) = self.mapping {
+            // SAFETY: disable our alternate stack before unmapping it; no signal handler
+            // is running on it (we are in ordinary thread code).
+            unsafe {
+                let st = libc::stack_t {
+                    ss_sp: std::ptr::null_mut(),
+                    ss_flags: libc::SS_DISABLE,
+                    ss_size: 0,
+                };
+                libc::sigaltstack(&st, std::ptr::null_mut());
+                libc::munmap(p, len);
+            }
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! [`Runtime`]: one scheduler with its Ps, Ms and stacks; [`run`], the one-call entry.
+//!
+//! Threads start on demand: a runtime that has run nothing has no threads. Dropping a
+//! runtime shuts it down: every M finishes the goroutine it is running up to its next
+//! scheduling point and exits, then goroutines still parked or queued are dropped (their
+//! stacks unwound, so their destructors run; gort calls made from those destructors
+//! return at once: `park` does not sleep, `join` of an unfinished goroutine is `Err`).
+
+use std::panic::{resume_unwind, Location};
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+use crate::config::{Builder, Config, ConfigError};
+use crate::context;
+use crate::g::GRef;
+use crate::join::JoinHandle;
+use crate::metrics::Metrics;
+use crate::overflow;
+use crate::park::DEAD;
+use crate::sched::Sched;
+use crate::spawn::{GoroutineBuilder, SpawnError};
+use crate::stack::StackPool;
+
+/// A gort runtime. See the crate docs for the model.
+pub struct Runtime {
+    sched: Arc<Sched>,
+}
+
+impl Runtime {
+    /// A builder with Go's defaults.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with the default configuration (`GORT_*` variables apply).
+    pub fn new() -> Result<Runtime, ConfigError> {
+        Builder::new().build()
+    }
+
+    pub(crate) fn from_config(config: Config) -> Result<Runtime, ConfigError> {
+        let stacks =
+            StackPool::new(config.stack_policy, config.stack_size).map_err(ConfigError::Os)?;
+        gort_asm::calibrate();
+        overflow::install_handler();
+        Ok(Runtime {
+            sched: Arc::new(Sched::new(config, stacks)),
+        })
+    }
+
+    /// The settings this runtime runs with.
+    pub fn config(&self) -> &Config {
+        &self.sched.config
+    }
+
+    /// A snapshot of the scheduler counters.
+    pub fn metrics(&self) -> Metrics {
+        self.sched.metrics()
+    }
+
+    /// Runs `f` as a goroutine and blocks the calling thread until it returns; a panic
+    /// in `f` propagates to the caller. Called from a goroutine, it parks only that
+    /// goroutine.
+    #[track_caller]
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let h = GoroutineBuilder::new()
+            .name("main")
+            .spawn_on(&self.sched, f)
+            .unwrap_or_else(|e| panic!("{e}"));
+        match h.join() {
+            Ok(v) => v,
+            Err(payload) => resume_unwind(payload),
+        }
+    }
+
+    /// Spawns a goroutine on this runtime from any thread.
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        self.try_spawn(GoroutineBuilder::new(), f)
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Spawns a configured goroutine on this runtime from any thread.
+    #[track_caller]
+    pub fn try_spawn<F, T>(
+        &self,
+        builder: GoroutineBuilder,
+        f: F,
+    ) -> Result<JoinHandle<T>, SpawnError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let _ = Location::caller();
+        builder.spawn_on(&self.sched, f)
+    }
+
+    fn shutdown(&mut self) {
+        let s = &self.sched;
+        if let Some(cur) = context::current_sched() {
+            assert!(
+                !Arc::ptr_eq(&cur, s),
+                "a gort Runtime cannot be dropped from one of its own goroutines"
+            );
+        }
+        {
+            let l = s.lock.lock();
+            s.shutdown.store(true, SeqCst);
+            for m in &l.idle_ms {
+                m.stop();
+            }
+        }
+        s.join_threads();
+        // Every M has exited: this thread now owns every P and every G.
+        context::set_teardown(true);
+        let gs: Vec<GRef> = s.allgs.lock().clone();
+        for g in &gs {
+            g.state.set(DEAD);
+            // SAFETY: no M runs (joined above), so no other thread touches any G.
+            let coro = unsafe { g.coro() }.take();
+            // SAFETY: as above.
+            let task = unsafe { g.take_task() };
+            // Dropping a suspended coroutine unwinds its stack (destructors run here).
+            drop(coro);
+            drop(task);
+        }
+        // Destructors may have woken goroutines: drain queues after the drops.
+        let mut leftovers = s.drain_queues();
+        for p in s.ps.iter() {
+            // SAFETY: as above, no M holds any P.
+            while let Some((g, _)) = unsafe { p.runq.pop(true) } {
+                leftovers.push(g);
+            }
+            // SAFETY: as above.
+            let local = unsafe { p.local() };
+            leftovers.append(&mut local.gfree);
+            s.stacks.put_all(&mut local.stacks);
+        }
+        drop(leftovers);
+        s.allgs.lock().clear();
+        context::set_teardown(false);
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.sched.config)
+            .finish()
+    }
+}
+
+/// Runs `f` as the main goroutine of a new default runtime and returns its result; the
+/// runtime shuts down when `f` returns. A panic in `f` propagates out of `run`.
+///
+/// # Panics
+/// If the default configuration is invalid (a bad `GORT_PROCS`), with the reason.
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let rt = Runtime::new().unwrap_or_else(|e| panic!("{e}"));
+    rt.block_on(f)
+}

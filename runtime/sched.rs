@@ -1,0 +1,396 @@
+//! Sched: one runtime's scheduler state (Go's `schedt`): the global run queue, the idle
+//! P and M lists under one lock, the spinning count, and the helpers that make a
+//! goroutine runnable and wake an M for it (`ready`, `wakep`, `startm`).
+//!
+//! Worker wakeup (Go's "Worker thread parking/unparking", proc.go header): we want
+//! enough running Ms to use the Ps, but not to burn CPU parking and unparking them. An
+//! M looking for work without having found any is *spinning*. New work wakes an M only
+//! if there is an idle P and no M spinning (`wakep`), and a spinning M that finds work
+//! wakes the next one before running it. The M that stops spinning without work must
+//! decrement `nmspinning` *before* re-checking every queue (`schedule.rs`): a producer
+//! that pushed work and then saw `nmspinning > 0` skipped the wakeup, so the re-check is
+//! what finds its work. Both sides use SeqCst (push; load count / store count; re-check).
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::config::{Config, SpinningLimit};
+use crate::context::{self, MContext};
+use crate::g::{GRef, G};
+use crate::m::{self, M};
+use crate::metrics::{add, bump};
+use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
+use crate::park::RUNNABLE;
+use crate::runq::Overflow;
+use crate::stack::StackPool;
+
+/// State guarded by the scheduler lock.
+pub(crate) struct Locked {
+    global: VecDeque<GRef>,
+    pub(crate) idle_ps: Vec<usize>,
+    pub(crate) idle_ms: Vec<Arc<M>>,
+}
+
+pub(crate) struct Sched {
+    pub(crate) config: Config,
+    pub(crate) ps: Box<[P]>,
+    pub(crate) lock: Mutex<Locked>,
+    /// Length of the global queue, readable without the lock.
+    global_len: AtomicUsize,
+    pub(crate) npidle: AtomicUsize,
+    pub(crate) nmspinning: AtomicUsize,
+    pub(crate) shutdown: AtomicBool,
+    threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
+    next_mid: AtomicUsize,
+    /// Every G ever allocated (Go's `allgs`): shutdown drops their coroutines.
+    pub(crate) allgs: Mutex<Vec<GRef>>,
+    gfree: Mutex<Vec<GRef>>,
+    next_goid: AtomicU64,
+    pub(crate) stacks: StackPool,
+    /// Goroutines spawned from plain threads (not counted by any P).
+    pub(crate) external_spawns: AtomicU64,
+    /// Strides coprime to `procs`, for `VictimOrder::RandomCoprime`.
+    pub(crate) coprimes: Vec<usize>,
+    slice_ticks: u64,
+}
+
+impl Sched {
+    pub(crate) fn new(config: Config, stacks: StackPool) -> Sched {
+        let n = config.procs;
+        let coprimes = (1..=n).filter(|&i| gcd(i, n) == 1).collect();
+        Sched {
+            ps: (0..n)
+                .map(|i| P::new(i, config.local_queue_capacity))
+                .collect(),
+            lock: Mutex::new(Locked {
+                global: VecDeque::new(),
+                // Reversed so pidleget hands out P0 first.
+                idle_ps: (0..n).rev().collect(),
+                idle_ms: Vec::new(),
+            }),
+            global_len: AtomicUsize::new(0),
+            npidle: AtomicUsize::new(n),
+            nmspinning: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            threads: Mutex::new(Vec::new()),
+            next_mid: AtomicUsize::new(0),
+            allgs: Mutex::new(Vec::new()),
+            gfree: Mutex::new(Vec::new()),
+            next_goid: AtomicU64::new(1),
+            stacks,
+            external_spawns: AtomicU64::new(0),
+            coprimes,
+            slice_ticks: gort_asm::duration_to_ticks(config.time_slice),
+            config,
+        }
+    }
+
+    pub(crate) fn global_len(&self) -> usize {
+        self.global_len.load(SeqCst)
+    }
+
+    pub(crate) fn thread_count(&self) -> usize {
+        self.threads.lock().len()
+    }
+
+    // ----- global run queue -------------------------------------------------------
+
+    pub(crate) fn globrunqput_batch(&self, batch: impl IntoIterator<Item = GRef>) {
+        let mut l = self.lock.lock();
+        l.global.extend(batch);
+        self.global_len.store(l.global.len(), SeqCst);
+    }
+
+    /// Go's `globrunqget`: takes `min(len/procs + 1, capacity/2)` goroutines (at most
+    /// `max` when non-zero), returns the first and puts the rest in `p`'s local queue.
+    ///
+    /// # Safety
+    /// The caller holds P `p`.
+    pub(crate) unsafe fn globrunqget(&self, p: &P, max: usize) -> Option<GRef> {
+        if self.global_len() == 0 {
+            return None;
+        }
+        let mut batch = {
+            let mut l = self.lock.lock();
+            let len = l.global.len();
+            let mut n = (len / self.config.procs + 1)
+                .min(len)
+                .min(self.config.local_queue_capacity / 2);
+            if max > 0 {
+                n = n.min(max);
+            }
+            let batch: Vec<GRef> = l.global.drain(..n).collect();
+            self.global_len.store(l.global.len(), SeqCst);
+            batch
+        };
+        if batch.is_empty() {
+            return None;
+        }
+        add(&p.counters.global_pulls, batch.len() as u64);
+        let first = batch.remove(0);
+        for g in batch {
+            // SAFETY: the caller holds `p`.
+            unsafe { self.runqput(p, g, false) };
+        }
+        Some(first)
+    }
+
+    // ----- local run queue with the runtime's policy ------------------------------
+
+    /// Go's `runqput` with the knobs applied: `next` is honoured only when `runnext` is
+    /// on and the current time slice has not expired (a woken chain inherits the slice
+    /// for at most `time_slice`, then goes to the tail).
+    ///
+    /// # Safety
+    /// The caller holds P `p`.
+    pub(crate) unsafe fn runqput(&self, p: &P, g: GRef, next: bool) {
+        let next = next && self.config.runnext && {
+            // SAFETY: the caller holds `p`.
+            let start = unsafe { p.local() }.slice_start;
+            gort_asm::ticks().wrapping_sub(start) < self.slice_ticks
+        };
+        // SAFETY: the caller holds `p`, so it is the queue's owner.
+        if unsafe { p.runq.put(g, next, &GlobalOverflow(self)) } {
+            bump(&p.counters.overflows);
+        }
+    }
+
+    // ----- making goroutines runnable ---------------------------------------------
+
+    /// Puts a RUNNABLE goroutine where it will run soon and wakes an M for it: the
+    /// current P's `runnext` when called from a goroutine of this runtime, else the
+    /// global queue.
+    pub(crate) fn ready(self: &Arc<Self>, g: GRef, next: bool) {
+        let ctx = context::current();
+        if !ctx.is_null() {
+            // SAFETY: a non-null current() is this M's live context (see context.rs).
+            let ctx = unsafe { &*ctx };
+            if let (true, Some(pid)) = (Arc::ptr_eq(&ctx.sched, self), ctx.p.get()) {
+                // SAFETY: this M holds `pid`.
+                unsafe { self.runqput(&self.ps[pid], g, next) };
+                self.wakep();
+                return;
+            }
+        }
+        self.globrunqput_batch(std::iter::once(g));
+        self.wakep();
+    }
+
+    /// Go's `wakep`: if there is an idle P and nobody is spinning, start an M spinning
+    /// on it.
+    pub(crate) fn wakep(self: &Arc<Self>) {
+        if self.npidle.load(SeqCst) == 0 {
+            return;
+        }
+        let spin = self.config.spinning != SpinningLimit::AtMost(0);
+        if spin
+            && (self.nmspinning.load(SeqCst) != 0
+                || self
+                    .nmspinning
+                    .compare_exchange(0, 1, SeqCst, SeqCst)
+                    .is_err())
+        {
+            return;
+        }
+        let pid = self.lock.lock().pidleget(self);
+        match pid {
+            Some(pid) => self.startm(pid, spin),
+            None => {
+                if spin {
+                    self.nmspinning.fetch_sub(1, SeqCst);
+                }
+            }
+        }
+    }
+
+    /// Go's `startm`: runs P `pid` on an idle M, or a new one.
+    pub(crate) fn startm(self: &Arc<Self>, pid: usize, spinning: bool) {
+        let idle_m = self.lock.lock().idle_ms.pop();
+        if let Some(m) = idle_m {
+            m.wake(pid, spinning);
+            return;
+        }
+        if self.shutdown.load(SeqCst) {
+            self.release_unstarted(pid, spinning);
+            return;
+        }
+        let id = self.next_mid.fetch_add(1, Relaxed);
+        let m = Arc::new(M::new(id));
+        let sched = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("gort-m{id}"))
+            .spawn(move || m::m_main(sched, m, pid, spinning));
+        match spawned {
+            Ok(h) => self.threads.lock().push(h),
+            Err(e) => {
+                eprintln!("gort: warning: cannot start an OS thread for a P: {e}");
+                self.release_unstarted(pid, spinning);
+            }
+        }
+    }
+
+    fn release_unstarted(&self, pid: usize, spinning: bool) {
+        self.lock.lock().pidleput(self, pid);
+        if spinning {
+            self.nmspinning.fetch_sub(1, SeqCst);
+        }
+    }
+
+    /// Whether an M without work may start spinning now.
+    pub(crate) fn may_spin(&self) -> bool {
+        let spinning = self.nmspinning.load(SeqCst);
+        match self.config.spinning {
+            SpinningLimit::HalfBusy => {
+                let busy = self.config.procs - self.npidle.load(SeqCst).min(self.config.procs);
+                2 * spinning < busy
+            }
+            SpinningLimit::AtMost(n) => spinning < n,
+        }
+    }
+
+    // ----- Gs and ids ---------------------------------------------------------------
+
+    /// Go's `gfget`: a free G from P's list, the global list, or a new one.
+    ///
+    /// # Safety
+    /// The caller holds P `p` (or passes `None` from a plain thread).
+    pub(crate) unsafe fn gfget(self: &Arc<Self>, p: Option<&P>) -> GRef {
+        if let Some(p) = p {
+            // SAFETY: the caller holds `p`.
+            let local = unsafe { p.local() };
+            if local.gfree.is_empty() {
+                let mut g = self.gfree.lock();
+                let n = g.len().min(P_GFREE_MAX / 2);
+                let at = g.len() - n;
+                local.gfree.extend(g.drain(at..));
+            }
+            if let Some(g) = local.gfree.pop() {
+                return g;
+            }
+        } else if let Some(g) = self.gfree.lock().pop() {
+            return g;
+        }
+        let g = Arc::new(G::new(self.clone()));
+        self.allgs.lock().push(g.clone());
+        g
+    }
+
+    /// Go's `gfput`: keeps a dead G for reuse if nothing but `allgs` refers to it.
+    ///
+    /// # Safety
+    /// The caller holds P `p` and owns the dead G.
+    pub(crate) unsafe fn gfput(&self, p: &P, g: GRef) {
+        // One reference is ours, one is `allgs`; any other is a handle or a stale waker
+        // that must never reach a later goroutine.
+        if Arc::strong_count(&g) != 2 {
+            return;
+        }
+        // SAFETY: the caller owns the dead G; the count shows no handle can see it.
+        unsafe { g.reset() };
+        // SAFETY: the caller holds `p`.
+        let local = unsafe { p.local() };
+        local.gfree.push(g);
+        if local.gfree.len() >= P_GFREE_MAX {
+            let spill: Vec<GRef> = local.gfree.drain(..P_GFREE_MAX / 2).collect();
+            self.gfree.lock().extend(spill);
+        }
+    }
+
+    /// A new goroutine id, from P's reserved block when there is a P.
+    ///
+    /// # Safety
+    /// The caller holds P `p`.
+    pub(crate) unsafe fn next_goid(&self, p: Option<&P>) -> u64 {
+        match p {
+            Some(p) => {
+                // SAFETY: the caller holds `p`.
+                let l = unsafe { p.local() };
+                if l.goid_next == l.goid_end {
+                    l.goid_next = self.next_goid.fetch_add(GOID_BATCH, Relaxed);
+                    l.goid_end = l.goid_next + GOID_BATCH;
+                }
+                l.goid_next += 1;
+                l.goid_next - 1
+            }
+            None => self.next_goid.fetch_add(1, Relaxed),
+        }
+    }
+
+    /// Enqueues a freshly initialised G (status IDLE) as runnable.
+    pub(crate) fn start_goroutine(self: &Arc<Self>, g: GRef, ctx: Option<(&MContext, usize)>) {
+        g.state.set(RUNNABLE);
+        match ctx {
+            Some((_, pid)) => {
+                let p = &self.ps[pid];
+                bump(&p.counters.spawned);
+                // SAFETY: the caller's M holds `pid`.
+                unsafe { self.runqput(p, g, true) };
+                self.wakep();
+            }
+            None => {
+                self.external_spawns.fetch_add(1, Relaxed);
+                self.globrunqput_batch(std::iter::once(g));
+                self.wakep();
+            }
+        }
+    }
+
+    /// Joins every M thread (they exit once `shutdown` is set and they reach the
+    /// scheduler loop).
+    pub(crate) fn join_threads(&self) {
+        loop {
+            let hs: Vec<_> = std::mem::take(&mut *self.threads.lock());
+            if hs.is_empty() {
+                break;
+            }
+            for h in hs {
+                let _ = h.join();
+            }
+        }
+    }
+
+    /// Empties the global queue and free lists (shutdown, after every M has exited).
+    pub(crate) fn drain_queues(&self) -> Vec<GRef> {
+        let mut out: Vec<GRef> = self.lock.lock().global.drain(..).collect();
+        self.global_len.store(0, SeqCst);
+        out.append(&mut self.gfree.lock());
+        out
+    }
+}
+
+impl Locked {
+    /// Go's `pidleget`.
+    pub(crate) fn pidleget(&mut self, s: &Sched) -> Option<usize> {
+        let p = self.idle_ps.pop();
+        if p.is_some() {
+            s.npidle.fetch_sub(1, SeqCst);
+        }
+        p
+    }
+
+    /// Go's `pidleput`.
+    pub(crate) fn pidleput(&mut self, s: &Sched, pid: usize) {
+        self.idle_ps.push(pid);
+        s.npidle.fetch_add(1, SeqCst);
+    }
+}
+
+/// The global queue as the overflow target of local run queues.
+struct GlobalOverflow<'a>(&'a Sched);
+
+impl Overflow<G> for GlobalOverflow<'_> {
+    fn push_batch(&self, batch: Vec<GRef>) {
+        self.0.globrunqput_batch(batch);
+    }
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
+}

@@ -1,0 +1,215 @@
+//! The scheduler loop of an M: find a runnable goroutine (Go's `findRunnable`), run it
+//! until it yields, parks or finishes (`execute`), repeat.
+//!
+//! Order of `find_runnable`, as in Go:
+//! 1. every `global_queue_interval`-th tick (61), one goroutine from the global queue
+//!    first, so a busy P cannot starve it;
+//! 2. the local `runnext`, then the local ring;
+//! 3. a batch from the global queue;
+//! 4. (the netpoller, once it exists);
+//! 5. steal from other Ps, if this M may spin;
+//! 6. give the P back, re-check everything if we were spinning, and sleep.
+
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+
+use corosensei::{Coroutine, CoroutineResult};
+
+use crate::context::MContext;
+use crate::g::{GRef, Suspend};
+use crate::m;
+use crate::metrics::bump;
+use crate::overflow;
+use crate::p::P;
+use crate::park::{DEAD, RUNNING};
+use crate::steal;
+
+/// Runs goroutines until the runtime shuts down.
+pub(crate) fn run_loop(ctx: &MContext) {
+    while let Some((g, inherit)) = find_runnable(ctx) {
+        if ctx.spinning.get() {
+            reset_spinning(ctx);
+        }
+        execute(ctx, g, inherit);
+    }
+}
+
+fn become_spinning(ctx: &MContext, p: &P) {
+    ctx.spinning.set(true);
+    ctx.sched.nmspinning.fetch_add(1, SeqCst);
+    bump(&p.counters.spins);
+}
+
+/// Go's `resetspinning`: a spinning M found work; if it was the last spinner, wake
+/// another M to keep looking (there may be more work).
+fn reset_spinning(ctx: &MContext) {
+    ctx.spinning.set(false);
+    ctx.sched.nmspinning.fetch_sub(1, SeqCst);
+    ctx.sched.wakep();
+}
+
+/// Returns a goroutine to run and whether it inherits the current time slice, or `None`
+/// when the runtime is shutting down.
+fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
+    let s = &*ctx.sched;
+    let cfg = &s.config;
+    loop {
+        if s.shutdown.load(SeqCst) {
+            return None;
+        }
+        let pid = ctx.p.get().expect("an M in find_runnable holds a P");
+        let p = &s.ps[pid];
+        // SAFETY (every unsafe call on `p` below): this M holds P `pid`.
+        let tick = unsafe { p.local() }.schedtick;
+        if tick % cfg.global_queue_interval == 0 && s.global_len() > 0 {
+            if let Some(g) = unsafe { s.globrunqget(p, 1) } {
+                return Some((g, false));
+            }
+        }
+        if let Some(found) = unsafe { p.runq.pop(cfg.runnext) } {
+            return Some(found);
+        }
+        if let Some(g) = unsafe { s.globrunqget(p, 0) } {
+            return Some((g, false));
+        }
+        if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
+            if !ctx.spinning.get() {
+                become_spinning(ctx, p);
+            }
+            if let Some(g) = steal::steal_work(ctx, p) {
+                return Some((g, false));
+            }
+        }
+
+        // Nothing to do: give the P back. The global queue is checked under the lock
+        // that producers also take, so work pushed before this point is seen here.
+        {
+            let mut l = s.lock.lock();
+            if s.global_len() > 0 {
+                continue;
+            }
+            l.pidleput(s, pid);
+            ctx.p.set(None);
+        }
+        if ctx.spinning.get() {
+            // Decrement first, then re-check: a producer that saw us spinning did not
+            // wake anyone, so its work must be found by this re-check (sched.rs).
+            ctx.spinning.set(false);
+            s.nmspinning.fetch_sub(1, SeqCst);
+            if s.global_len() > 0 || s.ps.iter().any(|p| !p.runq.is_empty()) {
+                let got = s.lock.lock().pidleget(s);
+                if let Some(pid) = got {
+                    ctx.p.set(Some(pid));
+                    become_spinning(ctx, &s.ps[pid]);
+                    continue;
+                }
+            }
+        }
+        if !m::stopm(ctx) {
+            return None;
+        }
+    }
+}
+
+/// Runs `g` on this M until it yields, parks or returns.
+fn execute(ctx: &MContext, g: GRef, inherit: bool) {
+    let s = &ctx.sched;
+    let pid = ctx.p.get().expect("an M in execute holds a P");
+    let p = &s.ps[pid];
+    {
+        // SAFETY: this M holds `p`.
+        let local = unsafe { p.local() };
+        if inherit {
+            bump(&p.counters.runnext_runs);
+        } else {
+            local.schedtick = local.schedtick.wrapping_add(1);
+            local.slice_start = gort_asm::ticks();
+        }
+    }
+    bump(&p.counters.switches);
+    g.state.set(RUNNING);
+    // SAFETY: we dequeued `g`, so we own it and nothing else touches its coroutine.
+    let coro = unsafe { g.coro() };
+    if coro.is_none() && !attach_stack(ctx, p, &g, coro) {
+        return finish(ctx, p, g);
+    }
+    let gp = Arc::as_ptr(&g);
+    ctx.curg.set(gp);
+    let range = g.stack().expect("a started goroutine has a stack");
+    loop {
+        let co = coro.as_mut().expect("a started goroutine has a coroutine");
+        overflow::set_running(range, g.info());
+        let result = co.resume(());
+        overflow::clear_running();
+        if range.red_zone_damaged() {
+            overflow::canary_overflow(g.info(), range.size());
+        }
+        match result {
+            CoroutineResult::Yield(Suspend::Yield) => {
+                ctx.curg.set(std::ptr::null());
+                bump(&p.counters.yields);
+                g.state.set(crate::park::RUNNABLE);
+                // SAFETY: this M holds `p`.
+                unsafe { s.runqput(p, g, false) };
+                return;
+            }
+            CoroutineResult::Yield(Suspend::Park) => {
+                if g.state.commit_park() {
+                    // The G now belongs to whoever unparks it: touch it no more.
+                    ctx.curg.set(std::ptr::null());
+                    bump(&p.counters.parks);
+                    return;
+                }
+                // An unpark raced with the park: run the goroutine again at once.
+            }
+            CoroutineResult::Return(()) => {
+                let stack = coro.take().expect("finished coroutine").into_stack();
+                g.set_stack(None);
+                // SAFETY: this M holds `p`.
+                s.stacks.put(stack, &mut unsafe { p.local() }.stacks);
+                return finish(ctx, p, g);
+            }
+        }
+    }
+}
+
+/// Gives a first-run goroutine its stack and coroutine. False when no stack could be
+/// had: the goroutine then completes with that error as its panic.
+fn attach_stack(ctx: &MContext, p: &P, g: &GRef, coro: &mut Option<crate::g::GCoroutine>) -> bool {
+    let s = &ctx.sched;
+    // SAFETY: we own `g`.
+    let task = unsafe { g.take_task() }.expect("a new goroutine has a task");
+    // SAFETY: this M holds `p`.
+    let got = s
+        .stacks
+        .get(g.info().stack_size, &mut unsafe { p.local() }.stacks);
+    match got {
+        Ok(stack) => {
+            g.set_stack(Some(stack.range()));
+            let gp = Arc::as_ptr(g) as usize;
+            *coro = Some(Coroutine::with_stack(stack, move |y, ()| {
+                // SAFETY: the G owns this coroutine, so it outlives it.
+                unsafe { (*(gp as *const crate::g::G)).set_yielder(y) };
+                task.run();
+            }));
+            true
+        }
+        Err(e) => {
+            task.fail(format!(
+                "gort: cannot allocate a stack for goroutine {}: {}",
+                g.info().id,
+                e.0
+            ));
+            false
+        }
+    }
+}
+
+/// A goroutine has finished: account for it and recycle its G.
+fn finish(ctx: &MContext, p: &P, g: GRef) {
+    ctx.curg.set(std::ptr::null());
+    g.state.set(DEAD);
+    bump(&p.counters.completed);
+    // SAFETY: this M holds `p` and owns the dead `g`.
+    unsafe { ctx.sched.gfput(p, g) };
+}
