@@ -98,6 +98,12 @@ where
             unreachable!("a goroutine's closure runs once")
         };
         let result = catch_unwind(AssertUnwindSafe(f));
+        if let (Err(_), true) = (&result, context::in_teardown()) {
+            // The runtime is dropping this suspended goroutine: the "panic" is
+            // corosensei's forced unwind, which must reach the coroutine's root.
+            let Err(payload) = result else { unreachable!() };
+            std::panic::resume_unwind(payload);
+        }
         self.complete(result);
         let scope = self.scope.clone();
         // Drop our reference (and, if the handle is gone, the result) before the scope

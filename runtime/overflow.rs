@@ -11,13 +11,18 @@
 //!   in a const-initialised thread-local (no lazy init, no destructor: safe to read in a
 //!   signal handler);
 //! - the handler checks whether the fault address, or the stack pointer at the fault, is
-//!   on or just below that goroutine's guard page. If so it formats the message into a
-//!   buffer on its own stack (no allocation), writes it to stderr and aborts. If not, it
-//!   chains to the previous handler (std's, a sanitizer's), or restores the default
-//!   action and returns so the fault repeats and kills the process as it would have.
+//!   on or just below that goroutine's guard page, or (canary stacks) whether the
+//!   goroutine's red zone has been written. If so it formats the message into a buffer on
+//!   its own stack (no allocation), writes it to stderr and aborts. If not, it chains to
+//!   the previous handler (std's, which still reports a plain thread's overflow, or a
+//!   sanitizer's), or restores the default action and returns so the fault repeats and
+//!   kills the process as it would have.
 //!
 //! Canary stacks (no guard page) are checked by the M after every switch instead; a
-//! damaged red zone ends in the same message ([`canary_overflow`]).
+//! damaged red zone ends in the same message ([`canary_overflow`]). An overflow that
+//! never reaches a switch runs on into the memory below until it faults (at the guard
+//! of a lower stack or the one under the slab's first stack, see `stack.rs`); the
+//! red-zone check in the handler attributes that fault to the goroutine.
 
 use std::cell::{Cell, UnsafeCell};
 use std::sync::Once;
@@ -99,11 +104,17 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut l
         let lo = range.limit().saturating_sub(BELOW_GUARD);
         let hi = range.usable_bottom();
         let hit = |a: usize| a >= lo && a < hi;
-        if hit(addr) || sp.is_some_and(hit) {
+        let on_guard = hit(addr) || sp.is_some_and(hit);
+        if on_guard || range.red_zone_damaged() {
             // SAFETY: `info` was published by this thread's M for the goroutine it is
             // running; the GInfo lives in the G, which the M keeps alive while running it.
             let info = unsafe { &*running.info };
-            report(info, range.size(), "");
+            let how = if on_guard {
+                ""
+            } else {
+                " (red zone overwritten; detected at a fault below the stack)"
+            };
+            report(info, range.size(), how);
         }
     }
     // Not ours: chain.
@@ -198,7 +209,11 @@ impl Buf {
     }
 
     fn s(&mut self, s: &str) {
-        for &c in s.as_bytes() {
+        self.bytes(s.as_bytes());
+    }
+
+    fn bytes(&mut self, s: &[u8]) {
+        for &c in s {
             if self.len < self.b.len() {
                 self.b[self.len] = c;
                 self.len += 1;
@@ -217,9 +232,7 @@ impl Buf {
                 break;
             }
         }
-        for &c in &d[i..] {
-            self.s(std::str::from_utf8(&[c]).unwrap_or("?"));
-        }
+        self.bytes(&d[i..]);
     }
 
     fn flush(&self) {
@@ -238,7 +251,8 @@ pub(crate) struct ThreadAltStack {
 impl ThreadAltStack {
     pub(crate) fn install() -> ThreadAltStack {
         // SAFETY: querying and setting this thread's sigaltstack with valid structs; the
-        // mapping we install stays alive until `drop`, which disables it first.
+        // mapping we install stays alive until `drop`, which disables it first, and one
+        // that could not be installed is unmapped before anything can run on it.
         unsafe {
             let mut cur: libc::stack_t = std::mem::zeroed();
             if libc::sigaltstack(std::ptr::null(), &mut cur) == 0
@@ -259,13 +273,19 @@ impl ThreadAltStack {
             if p == libc::MAP_FAILED {
                 return ThreadAltStack { mapping: None };
             }
-            libc::mprotect(p, page, libc::PROT_NONE);
+            // The guard page under the alternate stack; without it a handler that
+            // overflows it would write into whatever lies below.
             let st = libc::stack_t {
                 ss_sp: p.cast::<u8>().add(page).cast(),
                 ss_flags: 0,
                 ss_size: ALT_STACK,
             };
-            libc::sigaltstack(&st, std::ptr::null_mut());
+            if libc::mprotect(p, page, libc::PROT_NONE) != 0
+                || libc::sigaltstack(&st, std::ptr::null_mut()) != 0
+            {
+                libc::munmap(p, len);
+                return ThreadAltStack { mapping: None };
+            }
             ThreadAltStack {
                 mapping: Some((p, len)),
             }
@@ -288,5 +308,65 @@ impl Drop for ThreadAltStack {
                 libc::munmap(p, len);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn current_altstack() -> libc::stack_t {
+        // SAFETY: a query of this thread's alternate stack into a valid struct.
+        unsafe {
+            let mut cur: libc::stack_t = std::mem::zeroed();
+            assert_eq!(libc::sigaltstack(std::ptr::null(), &mut cur), 0);
+            cur
+        }
+    }
+
+    #[test]
+    fn numbers_are_formatted_by_hand() {
+        let mut b = Buf::new();
+        for v in [0, 7, 10, 65536, usize::MAX] {
+            b.n(v);
+            b.s(" ");
+        }
+        let want = format!("0 7 10 65536 {} ", usize::MAX);
+        assert_eq!(&b.b[..b.len], want.as_bytes());
+    }
+
+    #[test]
+    fn alt_stack_is_kept_or_made() {
+        std::thread::spawn(|| {
+            // A std thread already has one (std installs its handler at startup): keep it.
+            let std_stack = current_altstack();
+            if std_stack.ss_flags & libc::SS_DISABLE == 0 {
+                let kept = ThreadAltStack::install();
+                assert!(kept.mapping.is_none());
+                assert_eq!(current_altstack().ss_sp, std_stack.ss_sp);
+                drop(kept);
+                assert_eq!(current_altstack().ss_sp, std_stack.ss_sp);
+            }
+            // Without one, a 64 KiB stack over a guard page is mapped and then freed.
+            let off = libc::stack_t {
+                ss_sp: std::ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling this thread's alternate stack; no handler runs on it.
+            // std's thread exit frees its own mapping whether or not it is enabled.
+            assert_eq!(unsafe { libc::sigaltstack(&off, std::ptr::null_mut()) }, 0);
+            let made = ThreadAltStack::install();
+            let (p, len) = made.mapping.expect("an alternate stack was mapped");
+            let cur = current_altstack();
+            assert_eq!(cur.ss_flags & libc::SS_DISABLE, 0);
+            assert_eq!(cur.ss_size, ALT_STACK);
+            assert_eq!(cur.ss_sp as usize, p as usize + crate::config::page_size());
+            assert_eq!(len, ALT_STACK + crate::config::page_size());
+            drop(made);
+            assert_ne!(current_altstack().ss_flags & libc::SS_DISABLE, 0);
+        })
+        .join()
+        .unwrap();
     }
 }

@@ -57,7 +57,7 @@ unsafe impl<T: Send + Sync> Sync for LocalQueue<T> {}
 impl<T> LocalQueue<T> {
     /// `capacity` must be a power of two, at least 2 (the Builder validates it).
     pub(crate) fn new(capacity: usize) -> Self {
-        assert!(capacity.is_power_of_two() && capacity >= 2 && capacity <= 1 << 30);
+        assert!(capacity.is_power_of_two() && (2..=1 << 30).contains(&capacity));
         LocalQueue {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
@@ -362,7 +362,7 @@ mod tests {
                 std::thread::spawn(move || {
                     let mut mine = LocalQueue::new(256);
                     let mut got = Vec::new();
-                    while !done.load(Ordering::Acquire) || !victim.is_empty() {
+                    while !done.load(Acquire) || !victim.is_empty() {
                         // SAFETY: this thread owns `mine`, whose ring is empty here.
                         if let Some((g, _)) = unsafe { victim.steal_into(&mine, 500, true) } {
                             got.push(*g);
@@ -385,7 +385,7 @@ mod tests {
                 }
             }
         }
-        done.store(true, Ordering::Release);
+        done.store(true, Release);
         let mut all: Vec<usize> = own;
         for t in thieves {
             all.extend(t.join().unwrap());

@@ -59,16 +59,19 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         }
         let pid = ctx.p.get().expect("an M in find_runnable holds a P");
         let p = &s.ps[pid];
-        // SAFETY (every unsafe call on `p` below): this M holds P `pid`.
+        // SAFETY: this M holds P `pid`.
         let tick = unsafe { p.local() }.schedtick;
         if tick % cfg.global_queue_interval == 0 && s.global_len() > 0 {
+            // SAFETY: this M holds P `pid`.
             if let Some(g) = unsafe { s.globrunqget(p, 1) } {
                 return Some((g, false));
             }
         }
+        // SAFETY: this M holds P `pid`, so it owns its run queue.
         if let Some(found) = unsafe { p.runq.pop(cfg.runnext) } {
             return Some(found);
         }
+        // SAFETY: this M holds P `pid`.
         if let Some(g) = unsafe { s.globrunqget(p, 0) } {
             return Some((g, false));
         }

@@ -18,15 +18,22 @@
 //!   million guarded stacks leave `vm.max_map_count` alone;
 //! - `mprotect(PROT_NONE)`: splits the slab, two VMAs per stack, so it is used only while
 //!   the mapping budget (`vm.max_map_count`, 65530 by default) lasts;
-//! - no guard page (canary): the lowest bytes of the stack must stay zero, and the M
-//!   checks them after every switch. An overflow is then caught late (it may already have
-//!   written into the neighbouring stack), but it is still reported with the goroutine's
-//!   name before anything else runs on the corrupted stacks.
+//! - no guard page (canary): the lowest bytes of the stack (the red zone) must stay zero,
+//!   and the M checks them after every switch. Below each canary stack is a one-page gap,
+//!   then the neighbouring stack, all writable, so an overflow does not fault: it is
+//!   caught late (it may already have written into the gap or the neighbouring stack),
+//!   but it is still reported with the goroutine's name before anything else runs on the
+//!   damaged stacks. A runaway recursion that never reaches a switch runs down the slab
+//!   until it hits a guard: the guard of a stack below, or the one put under the slab's
+//!   first canary stack; the fault handler then finds the running goroutine's red zone
+//!   damaged and reports the overflow. What the canary cannot see is a frame that steps
+//!   over the red zone without writing it (a large uninitialised buffer).
 //!
 //! Whatever the regime, an overflow ends the process with a message naming the
 //! goroutine (see `overflow.rs`), never in silent corruption.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
+use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
@@ -42,7 +49,10 @@ pub enum StackPolicy {
     GuardInstall,
     /// `mprotect` guard pages while the mapping budget lasts, then `Canary` with a warning.
     Mprotect,
-    /// No guard page; a zeroed red zone at the stack limit checked at every switch.
+    /// No guard page; a zeroed red zone at the stack limit checked at every switch (and
+    /// by the fault handler). Weaker than a guard page: an overflow is caught late, after
+    /// it may have written into the neighbouring stack, and a frame that steps over the
+    /// red zone without writing it is not caught at all.
     Canary,
 }
 
@@ -71,11 +81,15 @@ const RED_ZONE: usize = 256;
 const MAP_RESERVE: usize = 4096;
 
 /// Where a stack lies and how it is guarded (a copyable description; ownership is
-/// [`GoStack`]'s).
+/// [`GoStack`]'s). Plain fields, so the fault handler can use it without calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct StackRange {
+    /// Highest address (exclusive); the stack grows down from here.
     base: usize,
+    /// Lowest address of the stack including its guard page.
     limit: usize,
+    /// Lowest usable address: `limit` plus the guard page, or `limit` for a canary stack.
+    bottom: usize,
     guard: StackGuard,
 }
 
@@ -83,13 +97,17 @@ pub(crate) struct StackRange {
 /// leaks it into the slab until the pool goes.
 pub(crate) struct GoStack(StackRange);
 
-// SAFETY: `base` is STACK_ALIGNMENT-aligned and `limit` page-aligned; the range belongs
-// to this GoStack alone (the pool hands it out once). With a guard page (GuardInstall,
-// Mprotect) the contract holds as stated. With `Canary` the trait's "must have a guard
-// page" is not met: gort then guarantees the overflow is caught (zeroed red zone checked
-// by the M after every switch, SIGSEGV handler for faults near the limit) and the process
-// aborts before any other code runs on the damaged memory. That policy is opt-in or the
-// documented fallback once guard pages cannot be had.
+// SAFETY: `base` and `limit` are page-aligned (so STACK_ALIGNMENT-aligned), `limit`
+// includes the guard page as the trait asks, and the range belongs to this GoStack alone
+// (the pool hands it out once). Stacks are at least a page, so at least MIN_STACK_SIZE
+// (4096). With a guard page (GuardInstall, Mprotect) the contract holds as stated. With
+// `Canary` the trait's "must have a guard page" is not met: gort then catches the
+// overflow as far as a red zone can (zeroed red zone checked by the M after every switch,
+// and by the fault handler when a runaway overflow faults further down) and aborts as
+// soon as it sees the damage; until then the gap page and the neighbouring stack may
+// have been written, and a frame that steps over the red zone without writing it is not
+// caught. That policy is opt-in or the documented fallback once guard pages cannot be
+// had, and it is documented as weaker.
 unsafe impl corosensei::stack::Stack for GoStack {
     fn base(&self) -> corosensei::stack::StackPointer {
         corosensei::stack::StackPointer::new(self.0.base).expect("stack base is non-null")
@@ -124,25 +142,29 @@ impl StackRange {
         self.limit
     }
 
+    /// Lowest usable address (above the guard page, if any).
     pub(crate) fn usable_bottom(&self) -> usize {
-        match self.guard {
-            StackGuard::Canary => self.limit,
-            _ => self.limit + page_size(),
-        }
+        self.bottom
     }
 
     /// True when the red zone of a canary stack has been written (an overflow).
+    /// Async-signal-safe: the fault handler calls it too.
     pub(crate) fn red_zone_damaged(&self) -> bool {
         if self.guard != StackGuard::Canary {
             return false;
         }
-        let p = self.limit as *const u64;
-        // SAFETY: the red zone is the first RED_ZONE bytes of this stack's own mapped,
-        // readable memory; volatile because the coroutine wrote it behind our back.
+        let p = self.bottom as *const u64;
+        // SAFETY: the red zone is the first RED_ZONE bytes of this stack's own memory,
+        // which stays mapped and readable while the pool lives (the caller holds the
+        // goroutine whose stack it is). Volatile because the coroutine wrote it behind
+        // the compiler's back (and, in a runaway overflow, a neighbour's may be writing
+        // it still). Every word is checked: calls and pushes write single words.
         unsafe {
-            (0..RED_ZONE / 8)
-                .step_by(4)
-                .any(|i| std::ptr::read_volatile(p.add(i)) != 0)
+            let mut any = 0u64;
+            for i in 0..RED_ZONE / 8 {
+                any |= std::ptr::read_volatile(p.add(i));
+            }
+            any != 0
         }
     }
 
@@ -157,6 +179,44 @@ impl StackRange {
     }
 }
 
+/// Gives back the pages of several pooled stacks, one `madvise` per run of adjacent
+/// slots: each call costs a TLB shootdown on every CPU running this process, so fewer,
+/// larger calls are much cheaper. Guard pages inside a run are zapped too, which keeps
+/// them: `MADV_DONTNEED` preserves `MADV_GUARD_INSTALL` markers, and an `mprotect` guard
+/// is a property of its mapping, not of its (absent) page.
+fn trim_batch(stacks: &mut [GoStack]) {
+    stacks.sort_unstable_by_key(|s| s.0.base);
+    let mut i = 0;
+    while i < stacks.len() {
+        let start = stacks[i].0.bottom;
+        let mut end = stacks[i].0.base;
+        i += 1;
+        while i < stacks.len() && stacks[i].0.limit == end {
+            end = stacks[i].0.base;
+            i += 1;
+        }
+        // SAFETY: [start, end) covers pooled stacks (no coroutine runs on them) and the
+        // guard pages between adjacent ones, all inside our own private anonymous slab.
+        unsafe {
+            libc::madvise(start as *mut _, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+/// `mprotect` guard pages the whole process may still make (two mappings each): one
+/// budget for all runtimes, since they share `vm.max_map_count`.
+fn mprotect_budget() -> &'static AtomicUsize {
+    static BUDGET: OnceLock<AtomicUsize> = OnceLock::new();
+    BUDGET.get_or_init(|| AtomicUsize::new(initial_mprotect_budget()))
+}
+
+/// Takes one guard page from the process budget; false when it is spent.
+fn take_mprotect_budget() -> bool {
+    mprotect_budget()
+        .fetch_update(Relaxed, Relaxed, |n| n.checked_sub(1))
+        .is_ok()
+}
+
 /// Counters of the stack allocator, for metrics.
 #[derive(Default)]
 pub(crate) struct StackStats {
@@ -169,7 +229,10 @@ struct Carver {
     next: usize,
     end: usize,
     slabs: Vec<(usize, usize)>,
-    mprotect_budget: usize,
+    /// `mprotect` guard pages in our slabs, given back to the process budget on drop.
+    mprotected: usize,
+    /// Set once an `mprotect` guard could not be had: from then on, canary stacks.
+    mprotect_spent: bool,
     warned: bool,
 }
 
@@ -210,7 +273,8 @@ impl StackPool {
                 next: 0,
                 end: 0,
                 slabs: Vec::new(),
-                mprotect_budget: mprotect_budget(),
+                mprotected: 0,
+                mprotect_spent: false,
                 warned: false,
             }),
             free: Mutex::new(Vec::new()),
@@ -262,10 +326,8 @@ impl StackPool {
         cache.push(stack);
         if cache.len() > P_STACK_CACHE {
             // Spill the older half; they go cold, so give their pages back.
-            let spill: Vec<GoStack> = cache.drain(..P_STACK_CACHE / 2).collect();
-            for s in &spill {
-                s.trim();
-            }
+            let mut spill: Vec<GoStack> = cache.drain(..P_STACK_CACHE / 2).collect();
+            trim_batch(&mut spill);
             self.stats.trimmed.fetch_add(spill.len() as u64, Relaxed);
             self.free.lock().extend(spill);
         }
@@ -279,27 +341,6 @@ impl StackPool {
     fn carve(&self, size: usize) -> Result<GoStack, StackError> {
         let page = page_size();
         let mut c = self.carver.lock();
-        let guard = match self.policy {
-            StackPolicy::GuardInstall => StackGuard::GuardInstall,
-            StackPolicy::Canary => StackGuard::Canary,
-            StackPolicy::Auto | StackPolicy::Mprotect => {
-                if c.mprotect_budget > 0 {
-                    StackGuard::Mprotect
-                } else {
-                    if !c.warned {
-                        c.warned = true;
-                        eprintln!(
-                            "gort: warning: stack guard pages would exceed vm.max_map_count \
-                             ({}); further goroutine stacks use the Canary policy (overflow \
-                             caught at the next switch). Raise vm.max_map_count or run on \
-                             Linux >= 6.13 for guard pages without mappings.",
-                            read_usize("/proc/sys/vm/max_map_count").unwrap_or(65530)
-                        );
-                    }
-                    StackGuard::Canary
-                }
-            }
-        };
         // Every stack gets a page below it: a guard page, or for canary stacks a gap
         // that keeps one stack's red zone off its neighbour's top.
         let slot = size + page;
@@ -328,44 +369,75 @@ impl StackPool {
             c.end = p as usize + len;
             self.stats.slabs.fetch_add(1, Relaxed);
         }
-        let limit = c.next;
+        let slab_start = c.slabs.last().map_or(0, |&(p, _)| p);
+        let slot_start = c.next;
         c.next += slot;
-        let stack = match guard {
-            StackGuard::GuardInstall => {
-                // SAFETY: `limit` is the first page of this stack's slot in our slab.
-                let rc = unsafe { libc::madvise(limit as *mut _, page, MADV_GUARD_INSTALL) };
+        let base = slot_start + slot;
+        let guard = match self.policy {
+            StackPolicy::GuardInstall => {
+                // SAFETY: `slot_start` is the first page of this stack's slot in our
+                // slab, which nothing else uses.
+                let rc = unsafe { libc::madvise(slot_start as *mut _, page, MADV_GUARD_INSTALL) };
                 if rc != 0 {
                     let err = std::io::Error::last_os_error();
                     return Err(StackError(format!("madvise(MADV_GUARD_INSTALL): {err}")));
                 }
-                StackRange {
-                    base: limit + slot,
-                    limit,
-                    guard,
+                StackGuard::GuardInstall
+            }
+            StackPolicy::Auto | StackPolicy::Mprotect
+                if !c.mprotect_spent && take_mprotect_budget() =>
+            {
+                // SAFETY: as above; PROT_NONE on the first page of our own slot.
+                let rc = unsafe { libc::mprotect(slot_start as *mut _, page, libc::PROT_NONE) };
+                if rc == 0 {
+                    c.mprotected += 1;
+                    StackGuard::Mprotect
+                } else {
+                    // Out of mappings (ENOMEM) sooner than budgeted: the rest of the
+                    // process made some too. This slot becomes a canary stack.
+                    mprotect_budget().store(0, Relaxed);
+                    c.mprotect_spent = true;
+                    StackGuard::Canary
                 }
             }
-            StackGuard::Mprotect => {
-                // SAFETY: as above; PROT_NONE on our own slab page.
-                let rc = unsafe { libc::mprotect(limit as *mut _, page, libc::PROT_NONE) };
-                if rc != 0 {
-                    c.mprotect_budget = 0;
-                    drop(c);
-                    return self.carve(size);
-                }
-                c.mprotect_budget -= 1;
-                StackRange {
-                    base: limit + slot,
-                    limit,
-                    guard,
-                }
-            }
-            StackGuard::Canary => StackRange {
-                base: limit + slot,
-                limit: limit + page,
-                guard,
-            },
+            StackPolicy::Auto | StackPolicy::Mprotect => StackGuard::Canary,
+            StackPolicy::Canary => StackGuard::Canary,
         };
-        let stack = GoStack(stack);
+        if guard == StackGuard::Canary && self.policy != StackPolicy::Canary && !c.warned {
+            c.warned = true;
+            eprintln!(
+                "gort: warning: stack guard pages would exceed vm.max_map_count ({}); further \
+                 goroutine stacks use the Canary policy (overflow caught at the next switch). \
+                 Raise vm.max_map_count or run on Linux >= 6.13 for guard pages without \
+                 mappings.",
+                read_usize("/proc/sys/vm/max_map_count").unwrap_or(65530)
+            );
+        }
+        if guard == StackGuard::Canary && slot_start == slab_start {
+            // The gap under the slab's first stack becomes a guard page when one can be
+            // had (GUARD_INSTALL costs no mapping; mprotect costs one per slab), so a
+            // runaway overflow that never switches ends in a fault inside the slab that
+            // the handler can attribute, not in whatever mapping lies below. Best effort.
+            // SAFETY: the first page of our own slot, which is the canary stack's gap
+            // page and holds nothing.
+            unsafe {
+                if !guard_install_supported()
+                    || libc::madvise(slot_start as *mut _, page, MADV_GUARD_INSTALL) != 0
+                {
+                    libc::mprotect(slot_start as *mut _, page, libc::PROT_NONE);
+                }
+            }
+        }
+        let limit = match guard {
+            StackGuard::Canary => slot_start + page,
+            _ => slot_start,
+        };
+        let stack = GoStack(StackRange {
+            base,
+            limit,
+            bottom: slot_start + page,
+            guard,
+        });
         self.regime.store(guard as u8, Relaxed);
         self.stats.carved.fetch_add(1, Relaxed);
         Ok(stack)
@@ -374,7 +446,12 @@ impl StackPool {
 
 impl Drop for StackPool {
     fn drop(&mut self) {
-        for &(p, len) in &self.carver.get_mut().slabs {
+        let c = self.carver.get_mut();
+        if c.mprotected > 0 {
+            // Unmapping the slabs below removes these guards' mappings.
+            mprotect_budget().fetch_add(c.mprotected, Relaxed);
+        }
+        for &(p, len) in &c.slabs {
             // SAFETY: the runtime drops the pool only after every coroutine is gone, so no
             // stack in these slabs is in use; each (p, len) came from our mmap.
             unsafe {
@@ -411,7 +488,7 @@ fn guard_install_supported() -> bool {
 
 /// How many `mprotect` guard pages (two mappings each) fit in what is left of
 /// `vm.max_map_count`, keeping a reserve for the rest of the process.
-fn mprotect_budget() -> usize {
+fn initial_mprotect_budget() -> usize {
     let max = read_usize("/proc/sys/vm/max_map_count").unwrap_or(65530);
     let used = std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count());
     max.saturating_sub(used + MAP_RESERVE) / 2
@@ -419,4 +496,93 @@ fn mprotect_budget() -> usize {
 
 fn read_usize(path: &str) -> Option<usize> {
     std::fs::read_to_string(path).ok()?.trim().parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Serialises the tests that spend or swap the process-wide mprotect budget.
+    static BUDGET: Mutex<()> = Mutex::new(());
+
+    fn two_stacks(policy: StackPolicy, size: usize) -> (StackPool, GoStack, GoStack) {
+        let pool = StackPool::new(policy, size).expect("pool");
+        let mut cache = Vec::new();
+        let a = pool.get(size, &mut cache).expect("stack");
+        let b = pool.get(size, &mut cache).expect("stack");
+        (pool, a, b)
+    }
+
+    #[test]
+    fn layout_of_each_regime() {
+        let _b = BUDGET.lock();
+        let page = page_size();
+        let size = 16 * page;
+        let mut cases = vec![
+            (StackPolicy::Mprotect, StackGuard::Mprotect),
+            (StackPolicy::Canary, StackGuard::Canary),
+        ];
+        if guard_install_supported() {
+            cases.push((StackPolicy::GuardInstall, StackGuard::GuardInstall));
+            cases.push((StackPolicy::Auto, StackGuard::GuardInstall));
+        }
+        for (policy, guard) in cases {
+            let (pool, a, b) = two_stacks(policy, size);
+            let (ra, rb) = (a.range(), b.range());
+            for r in [ra, rb] {
+                assert_eq!(r.guard, guard, "{policy:?}");
+                assert_eq!(r.size(), size, "{policy:?}");
+                assert_eq!(r.base % page, 0, "{policy:?}");
+                assert_eq!(r.limit % page, 0, "{policy:?}");
+                let guard_bytes = if guard == StackGuard::Canary { 0 } else { page };
+                assert_eq!(r.usable_bottom() - r.limit(), guard_bytes, "{policy:?}");
+                assert!(!r.red_zone_damaged(), "{policy:?}");
+            }
+            // Consecutive slots: one page (guard or gap) between a stack's top and the
+            // usable bottom of the next.
+            assert_eq!(rb.usable_bottom(), ra.base + page, "{policy:?}");
+            assert_eq!(pool.regime.load(Relaxed), guard as u8, "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn canary_red_zone_sees_any_word_and_trim_clears_it() {
+        let (_pool, a, _b) = two_stacks(StackPolicy::Canary, 16 * page_size());
+        let r = a.range();
+        for off in [0, 8, 100, RED_ZONE - 1] {
+            let p = (r.usable_bottom() + off) as *mut u8;
+            // SAFETY: inside the red zone of a stack we own; no coroutine runs on it.
+            unsafe { p.write_volatile(1) };
+            assert!(r.red_zone_damaged(), "byte {off}");
+            // SAFETY: as above.
+            unsafe { p.write_volatile(0) };
+            assert!(!r.red_zone_damaged(), "byte {off}");
+        }
+        // Just above the red zone is ordinary stack.
+        let p = (r.usable_bottom() + RED_ZONE) as *mut u8;
+        // SAFETY: as above, the first byte above the red zone.
+        unsafe { p.write_volatile(1) };
+        assert!(!r.red_zone_damaged());
+        let q = r.usable_bottom() as *mut u8;
+        // SAFETY: as above.
+        unsafe { q.write_volatile(7) };
+        a.trim();
+        assert!(!r.red_zone_damaged(), "trim gives zeroed pages back");
+    }
+
+    #[test]
+    fn mprotect_falls_back_to_canary_when_the_budget_is_spent() {
+        let _b = BUDGET.lock();
+        let saved = mprotect_budget().swap(1, Relaxed);
+        let (pool, a, b) = two_stacks(StackPolicy::Mprotect, 16 * page_size());
+        let left = mprotect_budget().load(Relaxed);
+        assert_eq!(a.range().guard, StackGuard::Mprotect);
+        assert_eq!(b.range().guard, StackGuard::Canary);
+        assert!(pool.carver.lock().warned);
+        assert_eq!(pool.regime.load(Relaxed), StackGuard::Canary as u8);
+        assert_eq!(b.range().usable_bottom(), a.range().base + page_size());
+        drop(pool);
+        // The pool gave its one guard back when its slabs went.
+        assert_eq!(mprotect_budget().swap(saved, Relaxed), left + 1);
+    }
 }
