@@ -301,14 +301,18 @@ pub const MAX_PROCS: usize = 1024;
 /// Upper bound on a goroutine stack (1 GiB, Go's maximum stack).
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
+/// The OS page size, asked once (stack code needs it on every goroutine exit).
 pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let cached = PAGE.load(std::sync::atomic::Ordering::Relaxed);
+    if cached != 0 {
+        return cached;
+    }
     // SAFETY: sysconf has no preconditions.
     let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if n > 0 {
-        n as usize
-    } else {
-        4096
-    }
+    let n = if n > 0 { n as usize } else { 4096 };
+    PAGE.store(n, std::sync::atomic::Ordering::Relaxed);
+    n
 }
 
 fn env_usize(var: &'static str) -> Result<Option<usize>, ConfigError> {

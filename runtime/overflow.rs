@@ -7,9 +7,9 @@
 //! - every M runs with an alternate signal stack (std gives its threads one; otherwise
 //!   [`ThreadAltStack`] maps one), because the handler cannot run on the stack that just
 //!   overflowed;
-//! - before each resume the M publishes the running goroutine's stack range and identity
-//!   in a const-initialised thread-local (no lazy init, no destructor: safe to read in a
-//!   signal handler);
+//! - the M records the goroutine it runs (`context::current_g`, a const-initialised
+//!   thread-local without destructor, so safe to read in a signal handler), and the G
+//!   holds its stack range and identity;
 //! - the handler checks whether the fault address, or the stack pointer at the fault, is
 //!   on or just below that goroutine's guard page, or (canary stacks) whether the
 //!   goroutine's red zone has been written. If so it formats the message into a buffer on
@@ -24,48 +24,17 @@
 //! of a lower stack or the one under the slab's first stack, see `stack.rs`); the
 //! red-zone check in the handler attributes that fault to the goroutine.
 
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::sync::Once;
 
+use crate::context;
 use crate::g::GInfo;
-use crate::stack::StackRange;
 
 /// How far below the guard page a fault still counts as this goroutine's overflow: a
 /// frame larger than a page can skip the guard in code built without stack probes.
 const BELOW_GUARD: usize = 64 * 1024;
 /// Alternate signal stack size when the thread has none.
 const ALT_STACK: usize = 64 * 1024;
-
-#[derive(Clone, Copy)]
-struct Running {
-    range: Option<StackRange>,
-    info: *const GInfo,
-}
-
-thread_local! {
-    static RUNNING: Cell<Running> = const {
-        Cell::new(Running { range: None, info: std::ptr::null() })
-    };
-}
-
-/// Publishes the goroutine about to be resumed on this M.
-pub(crate) fn set_running(range: StackRange, info: &GInfo) {
-    RUNNING.with(|r| {
-        r.set(Running {
-            range: Some(range),
-            info,
-        })
-    });
-}
-
-pub(crate) fn clear_running() {
-    RUNNING.with(|r| {
-        r.set(Running {
-            range: None,
-            info: std::ptr::null(),
-        })
-    });
-}
 
 struct OldActions(UnsafeCell<[libc::sigaction; 2]>);
 // SAFETY: written once inside `INSTALL.call_once`, before our handler is installed (the
@@ -99,16 +68,18 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut l
     // SAFETY: the kernel passes a valid siginfo for SA_SIGINFO handlers.
     let addr = unsafe { (*info).si_addr() } as usize;
     let sp = stack_pointer(uctx);
-    let running = RUNNING.with(|r| r.get());
-    if let Some(range) = running.range {
+    let g = context::current_g();
+    // SAFETY: a non-null current G is the goroutine this M is running; the M keeps it
+    // alive while it runs, and only this thread writes its owner-only fields, so reading
+    // them here (interrupting this thread) sees a consistent value.
+    let running = (!g.is_null()).then(|| unsafe { (&*g, (*g).stack()) });
+    if let Some((g, Some(range))) = running {
         let lo = range.limit().saturating_sub(BELOW_GUARD);
         let hi = range.usable_bottom();
         let hit = |a: usize| a >= lo && a < hi;
         let on_guard = hit(addr) || sp.is_some_and(hit);
         if on_guard || range.red_zone_damaged() {
-            // SAFETY: `info` was published by this thread's M for the goroutine it is
-            // running; the GInfo lives in the G, which the M keeps alive while running it.
-            let info = unsafe { &*running.info };
+            let info = g.info();
             let how = if on_guard {
                 ""
             } else {

@@ -28,8 +28,13 @@ pub(crate) struct P {
 
 /// Owner-only state of a P.
 pub(crate) struct PLocal {
+    /// Goroutines run with a fresh time slice (not inherited through `runnext`).
     pub(crate) schedtick: u32,
-    /// `gort_asm::ticks()` when the current time slice began.
+    /// Ticks until the next global-queue fairness check (Go's `schedtick % 61`,
+    /// counted down to avoid a division per switch).
+    pub(crate) fair_countdown: u32,
+    /// `gort_asm::ticks()` when the current time slice began; 0 until the first
+    /// `runnext` put of the slice needs it (reading the clock costs, so it is lazy).
     pub(crate) slice_start: u64,
     pub(crate) gfree: Vec<GRef>,
     pub(crate) stacks: Vec<GoStack>,
@@ -48,6 +53,7 @@ impl P {
             runq: CachePadded::new(LocalQueue::new(queue_capacity)),
             local: UnsafeCell::new(PLocal {
                 schedtick: 0,
+                fair_countdown: 0,
                 slice_start: 0,
                 gfree: Vec::new(),
                 stacks: Vec::new(),

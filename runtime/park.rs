@@ -3,6 +3,11 @@
 //! Invariant: **a G is never resumed on two Ms, and an unpark that races with a park is
 //! never lost.**
 //!
+//! The word distinguishes only what the protocol needs: ACTIVE (runnable or running: an
+//! unpark has nothing to enqueue), WAITING (parked: an unpark must enqueue it), and the
+//! NOTIFY bit. Whether an ACTIVE G sits in a queue or on an M is the owner's business and
+//! needs no atomic update, so yielding and resuming cost no read-modify-write here.
+//!
 //! A goroutine parks in two steps, split across the context switch, the way Go runs a
 //! park's unlock callback on g0 only after the G has switched out:
 //!
@@ -12,34 +17,32 @@
 //!   park():
 //!     take_token()? -> return at once
 //!     suspend(Park) ───────────────────────> commit_park():
-//!                                              RUNNING        -> WAITING: G is off the M;
-//!                                                                whoever unparks re-queues it
-//!                                              RUNNING|NOTIFY -> RUNNING: an unpark came in
-//!                                                                between; resume the G now
+//!                                              ACTIVE        -> WAITING: G is off the M;
+//!                                                               whoever unparks re-queues it
+//!                                              ACTIVE|NOTIFY -> ACTIVE: an unpark came in
+//!                                                               between; resume the G now
 //! ```
 //!
-//! `unpark` turns WAITING into RUNNABLE and tells its caller to enqueue the G (exactly
-//! one caller can win that CAS), and otherwise sets the NOTIFY bit, which the next park
+//! `unpark` turns WAITING into ACTIVE and tells its caller to enqueue the G (exactly one
+//! caller can win that CAS), and otherwise sets the NOTIFY bit, which the next park
 //! consumes instead of sleeping. That is `std::thread::park`'s token: a park may also
 //! return because of an unpark meant for an earlier wait, so callers re-check their
 //! condition in a loop.
 //!
 //! Because WAITING is only entered by the M after the switch-out has completed, a G that
-//! is RUNNABLE (in a queue) is never still running on its old M.
+//! an unpark re-queues is never still running on its old M.
 
 use crate::loom::{AtomicU32, Ordering::*};
 
 /// Created, never run yet (or back in a free list).
 pub(crate) const IDLE: u32 = 0;
-/// In a run queue (or about to be pushed to one).
-pub(crate) const RUNNABLE: u32 = 1;
-/// On an M.
-pub(crate) const RUNNING: u32 = 2;
-/// Parked, off every queue; an unpark makes it RUNNABLE.
+/// In a run queue or on an M.
+pub(crate) const ACTIVE: u32 = 1;
+/// Parked, off every queue; an unpark makes it ACTIVE and enqueues it.
 pub(crate) const WAITING: u32 = 3;
 /// Finished.
 pub(crate) const DEAD: u32 = 4;
-/// An unpark arrived while the G was not WAITING; the next park returns at once.
+/// An unpark arrived while the G was ACTIVE; the next park returns at once.
 const NOTIFY: u32 = 1 << 8;
 const STATUS: u32 = NOTIFY - 1;
 
@@ -55,19 +58,21 @@ impl GState {
         self.0.load(Acquire) & STATUS
     }
 
-    /// Set by whoever exclusively owns the G (the spawner, the M that dequeued it, the
-    /// M that saw it finish). A pending NOTIFY survives every transition but the ones
-    /// into IDLE and DEAD; an RMW, not a store, because `unpark` may set NOTIFY at any time.
-    pub(crate) fn set(&self, status: u32) {
-        let keep = if status == IDLE || status == DEAD {
-            0
-        } else {
-            NOTIFY
-        };
-        // Release: the owner's writes to the G happen before whoever observes the status.
-        let _ = self
-            .0
-            .fetch_update(AcqRel, Relaxed, |s| Some(status | (s & keep)));
+    /// IDLE -> ACTIVE, by the spawner, which owns the G and has not published it yet.
+    pub(crate) fn activate(&self) {
+        // Release: the spawner's writes to the G happen before anyone who sees it ACTIVE.
+        self.0.store(ACTIVE, Release);
+    }
+
+    /// -> DEAD (clearing any token), by the M that saw the goroutine finish, or at
+    /// teardown.
+    pub(crate) fn kill(&self) {
+        self.0.swap(DEAD, AcqRel);
+    }
+
+    /// DEAD -> IDLE when a G goes back to a free list (nothing else can see it then).
+    pub(crate) fn reset(&self) {
+        self.0.store(IDLE, Relaxed);
     }
 
     /// Makes the G runnable if it is WAITING; returns true when the caller must now
@@ -76,7 +81,7 @@ impl GState {
         let mut s = self.0.load(Acquire);
         loop {
             let new = match s & STATUS {
-                WAITING => RUNNABLE,
+                WAITING => ACTIVE,
                 DEAD | IDLE => return false,
                 _ if s & NOTIFY != 0 => return false,
                 _ => s | NOTIFY,
@@ -98,14 +103,14 @@ impl GState {
 
     /// Called by the M after the G switched out with a park request. True: the G is now
     /// WAITING and belongs to whoever unparks it. False: a token arrived; the G stays
-    /// RUNNING and the M must resume it.
+    /// ACTIVE and the M must resume it.
     pub(crate) fn commit_park(&self) -> bool {
-        match self.0.compare_exchange(RUNNING, WAITING, AcqRel, Acquire) {
+        match self.0.compare_exchange(ACTIVE, WAITING, AcqRel, Acquire) {
             Ok(_) => true,
             Err(actual) => {
-                debug_assert_eq!(actual, RUNNING | NOTIFY);
+                debug_assert_eq!(actual, ACTIVE | NOTIFY);
                 // Only unpark writes concurrently, and with NOTIFY set it writes nothing.
-                self.0.store(RUNNING, Relaxed);
+                self.0.store(ACTIVE, Relaxed);
                 false
             }
         }
@@ -119,7 +124,7 @@ mod tests {
     #[test]
     fn unpark_before_park_leaves_a_token() {
         let s = GState::new();
-        s.set(RUNNING);
+        s.activate();
         assert!(!s.unpark());
         assert!(!s.unpark(), "a second unpark does not enqueue either");
         assert!(s.take_token());
@@ -129,13 +134,12 @@ mod tests {
     #[test]
     fn unpark_of_a_waiting_g_enqueues_exactly_once() {
         let s = GState::new();
-        s.set(RUNNING);
+        s.activate();
         assert!(s.commit_park());
         assert_eq!(s.status(), WAITING);
         assert!(s.unpark());
         assert!(!s.unpark());
-        assert_eq!(s.status(), RUNNABLE);
-        s.set(RUNNING);
+        assert_eq!(s.status(), ACTIVE);
         assert!(
             s.take_token(),
             "the second unpark left a token for the next park"
@@ -145,17 +149,17 @@ mod tests {
     #[test]
     fn unpark_between_suspend_and_commit_resumes_instead_of_sleeping() {
         let s = GState::new();
-        s.set(RUNNING);
+        s.activate();
         assert!(!s.take_token());
         assert!(!s.unpark());
         assert!(!s.commit_park());
-        assert_eq!(s.status(), RUNNING);
+        assert_eq!(s.status(), ACTIVE);
     }
 
     #[test]
     fn dead_goroutines_ignore_unpark() {
         let s = GState::new();
-        s.set(DEAD);
+        s.kill();
         assert!(!s.unpark());
         assert_eq!(s.status(), DEAD);
     }
@@ -176,7 +180,7 @@ mod loom_tests {
         loom::model(|| {
             let state = Arc::new(GState::new());
             let flag = Arc::new(AtomicBool::new(false));
-            state.set(RUNNING);
+            state.activate();
             let (s2, f2) = (state.clone(), flag.clone());
             let waker = thread::spawn(move || {
                 f2.store(true, Release);
@@ -196,7 +200,7 @@ mod loom_tests {
             assert_eq!(enqueued, parked, "enqueued iff committed to WAITING");
             assert!(!(enqueued && resumed_itself), "never resumed twice");
             if parked {
-                assert_eq!(state.status(), RUNNABLE);
+                assert_eq!(state.status(), ACTIVE);
             }
             assert!(flag.load(Acquire));
         });
@@ -207,7 +211,7 @@ mod loom_tests {
     fn loom_two_unparkers_enqueue_once() {
         loom::model(|| {
             let state = Arc::new(GState::new());
-            state.set(RUNNING);
+            state.activate();
             assert!(state.commit_park());
             let s2 = state.clone();
             let t = thread::spawn(move || s2.unpark());

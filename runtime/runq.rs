@@ -346,7 +346,7 @@ mod tests {
     #[test]
     fn concurrent_steals_lose_and_duplicate_nothing() {
         use std::sync::atomic::AtomicBool;
-        const N: usize = 100_000;
+        const N: usize = if cfg!(miri) { 300 } else { 100_000 };
         let victim = Arc::new(LocalQueue::<usize>::new(256));
         let done = Arc::new(AtomicBool::new(false));
         let of = Arc::new(parking_lot::Mutex::new(Vec::new()));

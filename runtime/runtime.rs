@@ -16,7 +16,6 @@ use crate::g::GRef;
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
 use crate::overflow;
-use crate::park::DEAD;
 use crate::sched::Sched;
 use crate::spawn::{GoroutineBuilder, SpawnError};
 use crate::stack::StackPool;
@@ -122,7 +121,7 @@ impl Runtime {
         context::set_teardown(true);
         let gs: Vec<GRef> = s.allgs.lock().clone();
         for g in &gs {
-            g.state.set(DEAD);
+            g.state.kill();
             // SAFETY: no M runs (joined above), so no other thread touches any G.
             let coro = unsafe { g.coro() }.take();
             // SAFETY: as above.

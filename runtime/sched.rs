@@ -23,7 +23,6 @@ use crate::g::{GRef, G};
 use crate::m::{self, M};
 use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
-use crate::park::RUNNABLE;
 use crate::runq::Overflow;
 use crate::stack::StackPool;
 
@@ -149,8 +148,12 @@ impl Sched {
     pub(crate) unsafe fn runqput(&self, p: &P, g: GRef, next: bool) {
         let next = next && self.config.runnext && {
             // SAFETY: the caller holds `p`.
-            let start = unsafe { p.local() }.slice_start;
-            gort_asm::ticks().wrapping_sub(start) < self.slice_ticks
+            let local = unsafe { p.local() };
+            let now = gort_asm::ticks();
+            if local.slice_start == 0 {
+                local.slice_start = now;
+            }
+            now.wrapping_sub(local.slice_start) < self.slice_ticks
         };
         // SAFETY: the caller holds `p`, so it is the queue's owner.
         if unsafe { p.runq.put(g, next, &GlobalOverflow(self)) } {
@@ -160,7 +163,7 @@ impl Sched {
 
     // ----- making goroutines runnable ---------------------------------------------
 
-    /// Puts a RUNNABLE goroutine where it will run soon and wakes an M for it: the
+    /// Puts an ACTIVE goroutine where it will run soon and wakes an M for it: the
     /// current P's `runnext` when called from a goroutine of this runtime, else the
     /// global queue.
     pub(crate) fn ready(self: &Arc<Self>, g: GRef, next: bool) {
@@ -290,6 +293,7 @@ impl Sched {
         }
         // SAFETY: the caller owns the dead G; the count shows no handle can see it.
         unsafe { g.reset() };
+        g.state.reset();
         // SAFETY: the caller holds `p`.
         let local = unsafe { p.local() };
         local.gfree.push(g);
@@ -321,7 +325,7 @@ impl Sched {
 
     /// Enqueues a freshly initialised G (status IDLE) as runnable.
     pub(crate) fn start_goroutine(self: &Arc<Self>, g: GRef, ctx: Option<(&MContext, usize)>) {
-        g.state.set(RUNNABLE);
+        g.state.activate();
         match ctx {
             Some((_, pid)) => {
                 let p = &self.ps[pid];

@@ -21,7 +21,6 @@ use crate::m;
 use crate::metrics::bump;
 use crate::overflow;
 use crate::p::P;
-use crate::park::{DEAD, RUNNING};
 use crate::steal;
 
 /// Runs goroutines until the runtime shuts down.
@@ -60,11 +59,14 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         let pid = ctx.p.get().expect("an M in find_runnable holds a P");
         let p = &s.ps[pid];
         // SAFETY: this M holds P `pid`.
-        let tick = unsafe { p.local() }.schedtick;
-        if tick % cfg.global_queue_interval == 0 && s.global_len() > 0 {
-            // SAFETY: this M holds P `pid`.
-            if let Some(g) = unsafe { s.globrunqget(p, 1) } {
-                return Some((g, false));
+        let local = unsafe { p.local() };
+        if local.fair_countdown == 0 {
+            local.fair_countdown = cfg.global_queue_interval;
+            if s.global_len() > 0 {
+                // SAFETY: this M holds P `pid`.
+                if let Some(g) = unsafe { s.globrunqget(p, 1) } {
+                    return Some((g, false));
+                }
             }
         }
         // SAFETY: this M holds P `pid`, so it owns its run queue.
@@ -126,11 +128,11 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             bump(&p.counters.runnext_runs);
         } else {
             local.schedtick = local.schedtick.wrapping_add(1);
-            local.slice_start = gort_asm::ticks();
+            local.fair_countdown = local.fair_countdown.saturating_sub(1);
+            local.slice_start = 0;
         }
     }
     bump(&p.counters.switches);
-    g.state.set(RUNNING);
     // SAFETY: we dequeued `g`, so we own it and nothing else touches its coroutine.
     let coro = unsafe { g.coro() };
     if coro.is_none() && !attach_stack(ctx, p, &g, coro) {
@@ -141,9 +143,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let range = g.stack().expect("a started goroutine has a stack");
     loop {
         let co = coro.as_mut().expect("a started goroutine has a coroutine");
-        overflow::set_running(range, g.info());
         let result = co.resume(());
-        overflow::clear_running();
         if range.red_zone_damaged() {
             overflow::canary_overflow(g.info(), range.size());
         }
@@ -151,7 +151,6 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             CoroutineResult::Yield(Suspend::Yield) => {
                 ctx.curg.set(std::ptr::null());
                 bump(&p.counters.yields);
-                g.state.set(crate::park::RUNNABLE);
                 // SAFETY: this M holds `p`.
                 unsafe { s.runqput(p, g, false) };
                 return;
@@ -211,7 +210,7 @@ fn attach_stack(ctx: &MContext, p: &P, g: &GRef, coro: &mut Option<crate::g::GCo
 /// A goroutine has finished: account for it and recycle its G.
 fn finish(ctx: &MContext, p: &P, g: GRef) {
     ctx.curg.set(std::ptr::null());
-    g.state.set(DEAD);
+    g.state.kill();
     bump(&p.counters.completed);
     // SAFETY: this M holds `p` and owns the dead `g`.
     unsafe { ctx.sched.gfput(p, g) };

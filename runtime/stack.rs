@@ -75,6 +75,8 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 const SLAB_BYTES: usize = 64 << 20;
 /// Stacks a P keeps for itself before spilling half to the global pool.
 pub(crate) const P_STACK_CACHE: usize = 64;
+/// Stacks the global pool keeps without trimming their pages.
+const GLOBAL_WARM_STACKS: usize = 256;
 /// Bytes at the bottom of a canary stack that must stay zero.
 const RED_ZONE: usize = 256;
 /// Mappings left to the rest of the process when budgeting `mprotect` guards.
@@ -327,8 +329,12 @@ impl StackPool {
         if cache.len() > P_STACK_CACHE {
             // Spill the older half; they go cold, so give their pages back.
             let mut spill: Vec<GoStack> = cache.drain(..P_STACK_CACHE / 2).collect();
-            trim_batch(&mut spill);
-            self.stats.trimmed.fetch_add(spill.len() as u64, Relaxed);
+            // A small global pool stays warm (a busy runtime reuses it at once); beyond
+            // that, stacks are going cold, so give their pages back (outside the lock).
+            if self.free.lock().len() + spill.len() > GLOBAL_WARM_STACKS {
+                trim_batch(&mut spill);
+                self.stats.trimmed.fetch_add(spill.len() as u64, Relaxed);
+            }
             self.free.lock().extend(spill);
         }
     }
