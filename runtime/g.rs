@@ -37,6 +37,96 @@ pub(crate) enum Suspend {
 pub(crate) type GCoroutine = Coroutine<(), Suspend, (), GoStack>;
 pub(crate) type GYielder = Yielder<(), Suspend>;
 
+/// What a parked goroutine waits for: shown by goroutine dumps and deadlock reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum WaitReason {
+    /// Not waiting.
+    None = 0,
+    /// `gort::park`.
+    Park,
+    /// `JoinHandle::join`.
+    Join,
+    /// The end of a `gort::scope`.
+    Scope,
+    /// `gort::time::sleep`.
+    Sleep,
+    /// Sending on a channel.
+    ChanSend,
+    /// Receiving from a channel.
+    ChanRecv,
+    /// `select!` with no ready arm.
+    Select,
+    /// `sync::Mutex::lock`.
+    Mutex,
+    /// `sync::RwLock::read`.
+    RwLockRead,
+    /// `sync::RwLock::write`.
+    RwLockWrite,
+    /// `sync::Condvar::wait`.
+    Condvar,
+    /// `sync::WaitGroup::wait`.
+    WaitGroup,
+    /// `sync::Once` / `OnceLock` being initialised by another goroutine.
+    Once,
+    /// `sync::Semaphore::acquire`.
+    Semaphore,
+    /// `sync::Barrier::wait`.
+    Barrier,
+}
+
+impl WaitReason {
+    #[allow(dead_code)]
+    const ALL: [WaitReason; 16] = [
+        WaitReason::None,
+        WaitReason::Park,
+        WaitReason::Join,
+        WaitReason::Scope,
+        WaitReason::Sleep,
+        WaitReason::ChanSend,
+        WaitReason::ChanRecv,
+        WaitReason::Select,
+        WaitReason::Mutex,
+        WaitReason::RwLockRead,
+        WaitReason::RwLockWrite,
+        WaitReason::Condvar,
+        WaitReason::WaitGroup,
+        WaitReason::Once,
+        WaitReason::Semaphore,
+        WaitReason::Barrier,
+    ];
+
+    #[allow(dead_code)] // read by goroutine dumps (next commit)
+    pub(crate) fn from_u8(v: u8) -> WaitReason {
+        Self::ALL
+            .get(v as usize)
+            .copied()
+            .unwrap_or(WaitReason::None)
+    }
+
+    /// Go-style text: "chan receive", "sleep", ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::None => "running",
+            WaitReason::Park => "park",
+            WaitReason::Join => "join",
+            WaitReason::Scope => "scope",
+            WaitReason::Sleep => "sleep",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanRecv => "chan receive",
+            WaitReason::Select => "select",
+            WaitReason::Mutex => "sync.Mutex.Lock",
+            WaitReason::RwLockRead => "sync.RWMutex.RLock",
+            WaitReason::RwLockWrite => "sync.RWMutex.Lock",
+            WaitReason::Condvar => "sync.Cond.Wait",
+            WaitReason::WaitGroup => "sync.WaitGroup.Wait",
+            WaitReason::Once => "sync.Once.Do",
+            WaitReason::Semaphore => "semacquire",
+            WaitReason::Barrier => "sync.Barrier.Wait",
+        }
+    }
+}
+
 /// The entry of a goroutine: runs its closure once, catching panics and delivering the
 /// result (see `join.rs`).
 pub(crate) trait Task: Send + Sync {
@@ -60,6 +150,8 @@ pub(crate) type GRef = Arc<G>;
 
 pub(crate) struct G {
     pub(crate) state: GState,
+    /// A `WaitReason`, written by the goroutine before it parks (relaxed: for display).
+    pub(crate) wait_reason: std::sync::atomic::AtomicU8,
     /// The runtime this G belongs to (kept across reuse).
     pub(crate) sched: Arc<Sched>,
     info: UnsafeCell<GInfo>,
@@ -86,6 +178,7 @@ impl G {
     pub(crate) fn new(sched: Arc<Sched>) -> G {
         G {
             state: GState::new(),
+            wait_reason: std::sync::atomic::AtomicU8::new(0),
             sched,
             info: UnsafeCell::new(GInfo {
                 id: 0,

@@ -16,7 +16,7 @@ use std::thread;
 use parking_lot::Mutex;
 
 use crate::context;
-use crate::g::Task;
+use crate::g::{Task, WaitReason};
 use crate::waiter::{park_current, Waiter};
 
 enum Stage<F, T> {
@@ -181,7 +181,7 @@ impl<T> RawJoin<'_, T> {
                         "gort: the runtime shut down before the goroutine finished",
                     ));
                 }
-                park_current();
+                park_current(WaitReason::Join);
             }
         }
         // SAFETY: `is_done()` is true (either branch above ends only then); one take.

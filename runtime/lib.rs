@@ -58,6 +58,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod chan;
 mod config;
 mod context;
 mod g;
@@ -76,12 +77,16 @@ mod scope;
 mod spawn;
 mod stack;
 mod steal;
+pub mod sync;
+pub mod time;
+mod timer;
 mod waiter;
 
 pub use config::{
     Builder, Config, ConfigError, SpinningLimit, VictimOrder, DEFAULT_STACK_SIZE, MAX_PROCS,
     MAX_STACK_SIZE,
 };
+pub use g::WaitReason;
 pub use join::{JoinHandle, ScopedJoinHandle};
 pub use metrics::{metrics, Metrics, ProcMetrics};
 pub use runtime::{run, Runtime};

@@ -14,6 +14,7 @@ use crate::context::{self, MContext};
 use crate::overflow;
 use crate::sched::Sched;
 use crate::schedule;
+use crate::timer;
 
 pub(crate) struct M {
     pub(crate) id: usize,
@@ -26,6 +27,16 @@ struct Handoff {
     /// A P to run, and whether to start spinning with it.
     next: Option<(usize, bool)>,
     stop: bool,
+    /// An earlier timer arrived: the timer M must recompute its deadline.
+    kicked: bool,
+}
+
+/// Why an idle M woke up.
+enum Woke {
+    Handed(usize, bool),
+    Stop,
+    /// Its deadline passed, or it was kicked to recompute it.
+    Timer,
 }
 
 impl M {
@@ -51,38 +62,96 @@ impl M {
         self.cv.notify_one();
     }
 
-    /// Blocks until handed a P (`Some`) or told to exit (`None`).
-    fn wait(&self) -> Option<(usize, bool)> {
+    /// Wakes the timer M to recompute its deadline.
+    pub(crate) fn kick(&self) {
+        self.handoff.lock().kicked = true;
+        self.cv.notify_one();
+    }
+
+    /// Blocks until handed a P, told to exit, or (with a deadline) the deadline passes or
+    /// a kick arrives.
+    fn wait(&self, deadline: Option<std::time::Instant>) -> Woke {
         let mut h = self.handoff.lock();
         loop {
-            if let Some(next) = h.next.take() {
-                return Some(next);
+            if let Some((pid, spinning)) = h.next.take() {
+                h.kicked = false;
+                return Woke::Handed(pid, spinning);
             }
             if h.stop {
-                return None;
+                return Woke::Stop;
             }
-            self.cv.wait(&mut h);
+            match deadline {
+                None => self.cv.wait(&mut h),
+                Some(d) => {
+                    if std::mem::take(&mut h.kicked) || self.cv.wait_until(&mut h, d).timed_out() {
+                        if let Some((pid, spinning)) = h.next.take() {
+                            return Woke::Handed(pid, spinning);
+                        }
+                        return Woke::Timer;
+                    }
+                }
+            }
         }
     }
 }
 
 /// Go's `stopm`: puts this M (already without a P) in the idle list and sleeps until it
-/// is given a P. Returns false when the runtime is shutting down.
+/// is given a P. If timers are pending and no other M watches them, this M becomes the
+/// *timer M*: it sleeps only until the earliest timer, then takes an idle P and goes
+/// spinning, which runs the expired timers (`schedule.rs`). Returns false when the
+/// runtime is shutting down.
 pub(crate) fn stopm(ctx: &MContext) -> bool {
-    {
-        let mut l = ctx.sched.lock.lock();
-        if ctx.sched.shutdown.load(SeqCst) {
-            return false;
+    let s = &ctx.sched;
+    loop {
+        let deadline = {
+            let mut l = s.lock.lock();
+            if s.shutdown.load(SeqCst) {
+                return false;
+            }
+            l.idle_ms.push(ctx.m.clone());
+            let earliest = s.earliest_timer();
+            if l.timer_m.is_none() && earliest != u64::MAX {
+                l.timer_m = Some(ctx.m.clone());
+                l.timer_deadline = earliest;
+                Some(timer::ns_to_instant(earliest))
+            } else {
+                None
+            }
+        };
+        match ctx.m.wait(deadline) {
+            Woke::Handed(pid, spinning) => {
+                s.lock.lock().resign_timer_m(&ctx.m);
+                ctx.p.set(Some(pid));
+                ctx.spinning.set(spinning);
+                return true;
+            }
+            Woke::Stop => return false,
+            Woke::Timer => {
+                let mut l = s.lock.lock();
+                l.resign_timer_m(&ctx.m);
+                let Some(i) = l.idle_ms.iter().position(|m| Arc::ptr_eq(m, &ctx.m)) else {
+                    // `startm` popped us meanwhile: its P is on the way.
+                    drop(l);
+                    match ctx.m.wait(None) {
+                        Woke::Handed(pid, spinning) => {
+                            ctx.p.set(Some(pid));
+                            ctx.spinning.set(spinning);
+                            return true;
+                        }
+                        _ => return false,
+                    }
+                };
+                l.idle_ms.swap_remove(i);
+                if let Some(pid) = l.pidleget(s) {
+                    // Spin with it: runs every P's expired timers, then looks for work.
+                    s.nmspinning.fetch_add(1, SeqCst);
+                    ctx.p.set(Some(pid));
+                    ctx.spinning.set(true);
+                    return true;
+                }
+                // Every P is busy: their Ms run the timers at their next schedule.
+            }
         }
-        l.idle_ms.push(ctx.m.clone());
-    }
-    match ctx.m.wait() {
-        Some((pid, spinning)) => {
-            ctx.p.set(Some(pid));
-            ctx.spinning.set(spinning);
-            true
-        }
-        None => false,
     }
 }
 

@@ -13,6 +13,7 @@ use crate::g::{GRef, G};
 use crate::metrics::PCounters;
 use crate::runq::LocalQueue;
 use crate::stack::GoStack;
+use crate::timer::Timers;
 
 /// Free Gs a P keeps before moving half of them to the global list (Go: 64).
 pub(crate) const P_GFREE_MAX: usize = 64;
@@ -22,6 +23,8 @@ pub(crate) const GOID_BATCH: u64 = 16;
 pub(crate) struct P {
     pub(crate) id: usize,
     pub(crate) runq: CachePadded<LocalQueue<G>>,
+    /// Timers of goroutines that slept or waited with a deadline on this P.
+    pub(crate) timers: CachePadded<Timers>,
     local: UnsafeCell<PLocal>,
     pub(crate) counters: CachePadded<PCounters>,
 }
@@ -51,6 +54,7 @@ impl P {
         P {
             id,
             runq: CachePadded::new(LocalQueue::new(queue_capacity)),
+            timers: CachePadded::new(Timers::new()),
             local: UnsafeCell::new(PLocal {
                 schedtick: 0,
                 fair_countdown: 0,

@@ -119,6 +119,9 @@ impl Runtime {
         s.join_threads();
         // Every M has exited: this thread now owns every P and every G.
         context::set_teardown(true);
+        for p in s.ps.iter() {
+            p.timers.clear();
+        }
         let gs: Vec<GRef> = s.allgs.lock().clone();
         for g in &gs {
             g.state.kill();

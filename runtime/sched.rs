@@ -31,6 +31,9 @@ pub(crate) struct Locked {
     global: VecDeque<GRef>,
     pub(crate) idle_ps: Vec<usize>,
     pub(crate) idle_ms: Vec<Arc<M>>,
+    /// The idle M sleeping until the earliest timer, and that deadline.
+    pub(crate) timer_m: Option<Arc<M>>,
+    pub(crate) timer_deadline: u64,
 }
 
 pub(crate) struct Sched {
@@ -69,6 +72,8 @@ impl Sched {
                 // Reversed so pidleget hands out P0 first.
                 idle_ps: (0..n).rev().collect(),
                 idle_ms: Vec::new(),
+                timer_m: None,
+                timer_deadline: u64::MAX,
             }),
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(n),
@@ -254,6 +259,40 @@ impl Sched {
         }
     }
 
+    // ----- timers -------------------------------------------------------------------
+
+    /// Deadline of the earliest timer of all Ps (u64::MAX: none).
+    pub(crate) fn earliest_timer(&self) -> u64 {
+        self.ps
+            .iter()
+            .map(|p| p.timers.next_when())
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Called after a timer became the earliest of its P: make sure some M wakes for it.
+    pub(crate) fn timer_added(self: &Arc<Self>, when: u64) {
+        let l = self.lock.lock();
+        match &l.timer_m {
+            Some(m) if when < l.timer_deadline => m.kick(),
+            Some(_) => {}
+            None => {
+                drop(l);
+                self.wakep();
+            }
+        }
+    }
+
+    /// Runs the expired timers of every P (their goroutines go to the caller's P).
+    /// Returns how many fired.
+    pub(crate) fn run_all_timers(&self, now: u64) -> usize {
+        self.ps
+            .iter()
+            .filter(|p| p.timers.next_when() <= now)
+            .map(|p| p.timers.run_expired(now))
+            .sum()
+    }
+
     // ----- Gs and ids ---------------------------------------------------------------
 
     /// Go's `gfget`: a free G from P's list, the global list, or a new one.
@@ -373,6 +412,14 @@ impl Locked {
             s.npidle.fetch_sub(1, SeqCst);
         }
         p
+    }
+
+    /// Gives up the timer-M role if `m` holds it.
+    pub(crate) fn resign_timer_m(&mut self, m: &Arc<M>) {
+        if self.timer_m.as_ref().is_some_and(|t| Arc::ptr_eq(t, m)) {
+            self.timer_m = None;
+            self.timer_deadline = u64::MAX;
+        }
     }
 
     /// Go's `pidleput`.

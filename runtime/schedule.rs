@@ -22,6 +22,7 @@ use crate::metrics::bump;
 use crate::overflow;
 use crate::p::P;
 use crate::steal;
+use crate::timer;
 
 /// Runs goroutines until the runtime shuts down.
 pub(crate) fn run_loop(ctx: &MContext) {
@@ -58,6 +59,9 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         }
         let pid = ctx.p.get().expect("an M in find_runnable holds a P");
         let p = &s.ps[pid];
+        if p.timers.next_when() != u64::MAX {
+            p.timers.run_expired(timer::now_ns());
+        }
         // SAFETY: this M holds P `pid`.
         let local = unsafe { p.local() };
         if local.fair_countdown == 0 {
@@ -76,6 +80,10 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         // SAFETY: this M holds P `pid`.
         if let Some(g) = unsafe { s.globrunqget(p, 0) } {
             return Some((g, false));
+        }
+        // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
+        if s.earliest_timer() != u64::MAX && s.run_all_timers(timer::now_ns()) > 0 {
+            continue;
         }
         if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
             if !ctx.spinning.get() {

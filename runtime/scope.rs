@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
 use crate::context;
-use crate::g::Task;
+use crate::g::{Task, WaitReason};
 use crate::join::{Packet, RawJoin, ScopeData, ScopedJoinHandle};
 use crate::sched::Sched;
 use crate::spawn::GoroutineBuilder;
@@ -73,7 +73,7 @@ where
             }
             *w = Some(Waiter::current());
         }
-        park_current();
+        park_current(WaitReason::Scope);
     }
     match result {
         Err(e) => resume_unwind(e),

@@ -195,7 +195,7 @@ pub fn yield_now() {
 /// an unpark that comes first makes the next park return at once, so wait in a loop on
 /// the condition you care about.
 pub fn park() {
-    waiter::park_current();
+    waiter::park_current(crate::g::WaitReason::Park);
 }
 
 /// A handle to a goroutine: its id and name, and a way to unpark it.

@@ -1,10 +1,13 @@
 //! Who is waiting: a goroutine or a plain OS thread. Every blocking gort call parks
 //! whichever of the two it runs on, so the same types work from both.
 
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::Instant;
 
 use crate::context;
-use crate::g::{GRef, Suspend, G};
+use crate::g::{GRef, Suspend, WaitReason, G};
+use crate::timer::{self, TimerSlot};
 
 pub(crate) enum Waiter {
     G(GRef),
@@ -42,17 +45,26 @@ pub(crate) fn current_gref() -> Option<GRef> {
     }
 }
 
-/// Makes a parked goroutine runnable (or leaves a token for its next park).
+/// Makes a parked goroutine runnable (or leaves a token for its next park). It goes to
+/// the waker's `runnext`: it was probably waiting for what the waker just did.
 pub(crate) fn unpark(g: &GRef) {
     if g.state.unpark() {
         g.sched.ready(g.clone(), true);
     }
 }
 
+/// Like [`unpark`], but to the tail of the queue: for batches (expired timers) whose
+/// order must be kept.
+pub(crate) fn unpark_fifo(g: &GRef) {
+    if g.state.unpark() {
+        g.sched.ready(g.clone(), false);
+    }
+}
+
 /// Parks the caller until an unpark: the goroutine if on one, else the thread. May
 /// return spuriously; callers re-check their condition. During runtime teardown it
-/// returns at once.
-pub(crate) fn park_current() {
+/// returns at once. `reason` is what dumps show while it waits.
+pub(crate) fn park_current(reason: WaitReason) {
     if context::in_teardown() {
         return;
     }
@@ -66,10 +78,53 @@ pub(crate) fn park_current() {
     if g.state.take_token() {
         return;
     }
+    g.wait_reason.store(reason as u8, Relaxed);
     let y = g.yielder();
     // SAFETY: the yielder lives on this goroutine's own stack (corosensei's parent link)
     // and was recorded when it started; we are running on that stack.
     unsafe { (*y).suspend(Suspend::Park) };
+    // Re-read: the goroutine may have moved to another M, but `g` is the same G.
+    g.wait_reason.store(WaitReason::None as u8, Relaxed);
+}
+
+/// Parks the caller until an unpark or until `deadline`; returns true when it returned
+/// because the deadline passed. Like [`park_current`] it may return spuriously. A
+/// goroutine's deadline is a timer on its P; a plain thread uses `park_timeout`.
+pub(crate) fn park_until(deadline: Instant, reason: WaitReason) -> bool {
+    if context::in_teardown() {
+        return true;
+    }
+    let ctx = context::current();
+    let g = context::current_g();
+    if g.is_null() || ctx.is_null() {
+        let now = Instant::now();
+        if now >= deadline {
+            return true;
+        }
+        std::thread::park_timeout(deadline - now);
+        return Instant::now() >= deadline;
+    }
+    let when = timer::instant_to_ns(deadline);
+    if when <= timer::now_ns() {
+        return true;
+    }
+    // SAFETY: a non-null current() is this M's live context; we read it before parking
+    // and keep nothing from it across the switch.
+    let (sched, pid) = unsafe { ((*ctx).sched.clone(), (*ctx).p.get()) };
+    let Some(pid) = pid else {
+        return true;
+    };
+    let slot = TimerSlot::new(current_gref().expect("on a goroutine"));
+    if sched.ps[pid].timers.add(when, slot.clone()) {
+        sched.timer_added(when);
+    }
+    park_current(reason);
+    if slot.cancel() {
+        sched.ps[pid].timers.note_cancelled();
+        false
+    } else {
+        true
+    }
 }
 
 /// Switches to the scheduler, putting the caller at the tail of its P's run queue.

@@ -1,0 +1,1 @@
+//! Channels: Go's way to hand values between goroutines (and plain threads).

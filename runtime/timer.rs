@@ -1,0 +1,339 @@
+//! Timers: per-P 4-ary heaps (Go's `timers`, `time.go`), run by the scheduler.
+//!
+//! A goroutine that sleeps or waits with a deadline puts a [`TimerSlot`] in its P's heap
+//! and parks. The scheduler runs a P's expired timers at the top of `find_runnable`
+//! (Go's `checkTimers`), thieves run other Ps' expired timers on their last steal round,
+//! and an M with nothing to do sleeps exactly until the earliest timer of all Ps (one M
+//! at a time does that timed sleep: the *timer M*, Go's netpoll-blocked M). Adding a
+//! timer earlier than the timer M's deadline wakes it to sleep less; adding one when there
+//! is no timer M wakes an idle M for the job.
+//!
+//! A slot is fired or cancelled exactly once: both go through one CAS on its state, and
+//! the winner takes the goroutine reference out of it. Cancelled slots stay in the heap
+//! until their time comes, unless they become more than half of it, when the heap is
+//! rebuilt without them (so long timeouts that end early do not pile up).
+
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::g::GRef;
+use crate::waiter;
+
+const PENDING: u8 = 0;
+const FIRED: u8 = 1;
+const CANCELLED: u8 = 2;
+
+/// Nanoseconds since a process-wide epoch: the timers' clock.
+pub(crate) fn now_ns() -> u64 {
+    instant_to_ns(Instant::now())
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+pub(crate) fn instant_to_ns(t: Instant) -> u64 {
+    t.saturating_duration_since(epoch()).as_nanos() as u64
+}
+
+pub(crate) fn ns_to_instant(ns: u64) -> Instant {
+    epoch() + Duration::from_nanos(ns)
+}
+
+/// One pending wakeup of a goroutine.
+pub(crate) struct TimerSlot {
+    state: AtomicU8,
+    g: UnsafeCell<Option<GRef>>,
+}
+
+// SAFETY: `g` is taken only by the thread whose CAS moved `state` out of PENDING (fire or
+// cancel), and written only at creation, before the slot is shared.
+unsafe impl Sync for TimerSlot {}
+
+impl TimerSlot {
+    pub(crate) fn new(g: GRef) -> Arc<TimerSlot> {
+        Arc::new(TimerSlot {
+            state: AtomicU8::new(PENDING),
+            g: UnsafeCell::new(Some(g)),
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn fired(&self) -> bool {
+        self.state.load(Acquire) == FIRED
+    }
+
+    /// Stops the timer; false if it already fired.
+    pub(crate) fn cancel(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(PENDING, CANCELLED, AcqRel, Acquire)
+            .is_ok()
+        {
+            // SAFETY: our CAS won, so we alone take `g`.
+            drop(unsafe { (*self.g.get()).take() });
+            return true;
+        }
+        false
+    }
+
+    /// Fires the timer: wakes its goroutine. False if it was cancelled.
+    fn fire(&self) -> bool {
+        if self
+            .state
+            .compare_exchange(PENDING, FIRED, AcqRel, Acquire)
+            .is_ok()
+        {
+            // SAFETY: our CAS won, so we alone take `g`.
+            if let Some(g) = unsafe { (*self.g.get()).take() } {
+                waiter::unpark_fifo(&g);
+            }
+            return true;
+        }
+        false
+    }
+
+    fn is_cancelled(&self) -> bool {
+        self.state.load(Relaxed) == CANCELLED
+    }
+}
+
+struct Entry {
+    when: u64,
+    seq: u64,
+    slot: Arc<TimerSlot>,
+}
+
+impl Entry {
+    fn key(&self) -> (u64, u64) {
+        (self.when, self.seq)
+    }
+}
+
+/// A 4-ary min-heap of timers by deadline (then insertion order): shallower than a binary
+/// heap, so fewer cache misses per sift, as in Go.
+#[derive(Default)]
+struct Heap {
+    v: Vec<Entry>,
+    seq: u64,
+}
+
+impl Heap {
+    fn push(&mut self, when: u64, slot: Arc<TimerSlot>) {
+        self.seq += 1;
+        self.v.push(Entry {
+            when,
+            seq: self.seq,
+            slot,
+        });
+        self.sift_up(self.v.len() - 1);
+    }
+
+    fn peek_when(&self) -> u64 {
+        self.v.first().map_or(u64::MAX, |e| e.when)
+    }
+
+    fn pop(&mut self) -> Option<Entry> {
+        if self.v.is_empty() {
+            return None;
+        }
+        let last = self.v.len() - 1;
+        self.v.swap(0, last);
+        let e = self.v.pop();
+        if !self.v.is_empty() {
+            self.sift_down(0);
+        }
+        e
+    }
+
+    fn sift_up(&mut self, mut i: usize) {
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if self.v[i].key() >= self.v[parent].key() {
+                break;
+            }
+            self.v.swap(i, parent);
+            i = parent;
+        }
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.v.len();
+        loop {
+            let first = 4 * i + 1;
+            if first >= n {
+                break;
+            }
+            let last = (first + 4).min(n);
+            let mut min = first;
+            for c in first + 1..last {
+                if self.v[c].key() < self.v[min].key() {
+                    min = c;
+                }
+            }
+            if self.v[min].key() >= self.v[i].key() {
+                break;
+            }
+            self.v.swap(i, min);
+            i = min;
+        }
+    }
+
+    fn rebuild_without_cancelled(&mut self) {
+        self.v.retain(|e| !e.slot.is_cancelled());
+        for i in (0..self.v.len()).rev() {
+            self.sift_down(i);
+        }
+    }
+}
+
+/// One P's timers.
+#[derive(Default)]
+pub(crate) struct Timers {
+    heap: Mutex<Heap>,
+    /// Deadline of the earliest timer (u64::MAX: none), readable without the lock.
+    next: AtomicU64,
+    /// Timers in the heap, for metrics and the "anything pending?" check.
+    len: AtomicUsize,
+    cancelled: AtomicUsize,
+}
+
+impl Timers {
+    pub(crate) fn new() -> Self {
+        Timers {
+            next: AtomicU64::new(u64::MAX),
+            ..Default::default()
+        }
+    }
+
+    pub(crate) fn next_when(&self) -> u64 {
+        self.next.load(SeqCst)
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len.load(Relaxed)
+    }
+
+    /// Adds a timer; returns true when it became this heap's earliest.
+    pub(crate) fn add(&self, when: u64, slot: Arc<TimerSlot>) -> bool {
+        let mut h = self.heap.lock();
+        h.push(when, slot);
+        self.len.store(h.v.len(), Relaxed);
+        let earliest = h.peek_when() == when && when < self.next.load(Relaxed);
+        self.next.store(h.peek_when(), SeqCst);
+        earliest
+    }
+
+    /// Notes a cancellation; rebuilds the heap when cancelled slots dominate it.
+    pub(crate) fn note_cancelled(&self) {
+        let c = self.cancelled.fetch_add(1, Relaxed) + 1;
+        if c > 64 && c > self.len() / 2 {
+            let mut h = self.heap.lock();
+            h.rebuild_without_cancelled();
+            self.cancelled.store(0, Relaxed);
+            self.len.store(h.v.len(), Relaxed);
+            self.next.store(h.peek_when(), SeqCst);
+        }
+    }
+
+    /// Fires every timer due at `now`; returns how many fired.
+    pub(crate) fn run_expired(&self, now: u64) -> usize {
+        if self.next.load(SeqCst) > now {
+            return 0;
+        }
+        let mut due = Vec::new();
+        {
+            let mut h = self.heap.lock();
+            while h.peek_when() <= now {
+                let e = h.pop().expect("peeked");
+                due.push(e.slot);
+            }
+            self.len.store(h.v.len(), Relaxed);
+            self.next.store(h.peek_when(), SeqCst);
+        }
+        // Fire outside the lock: waking a goroutine may take the scheduler lock.
+        let mut fired = 0;
+        for slot in due {
+            if slot.fire() {
+                fired += 1;
+            } else {
+                let _ = self
+                    .cancelled
+                    .fetch_update(Relaxed, Relaxed, |c| Some(c.saturating_sub(1)));
+            }
+        }
+        fired
+    }
+
+    /// Drops every timer (runtime teardown).
+    pub(crate) fn clear(&self) {
+        let entries = std::mem::take(&mut self.heap.lock().v);
+        for e in &entries {
+            e.slot.cancel();
+        }
+        self.len.store(0, Relaxed);
+        self.next.store(u64::MAX, SeqCst);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn heap_pops_in_deadline_then_insertion_order() {
+        let mut h = Heap::default();
+        let mut rng = 0x1234_5678_9abc_def0u64;
+        let mut whens = Vec::new();
+        for _ in 0..1000 {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            let w = rng % 100;
+            whens.push(w);
+            h.push(
+                w,
+                Arc::new(TimerSlot {
+                    state: AtomicU8::new(PENDING),
+                    g: UnsafeCell::new(None),
+                }),
+            );
+        }
+        let mut out = Vec::new();
+        while let Some(e) = h.pop() {
+            out.push(e.key());
+        }
+        let mut sorted = out.clone();
+        sorted.sort();
+        assert_eq!(out, sorted);
+        assert_eq!(out.len(), 1000);
+    }
+
+    #[test]
+    fn cancel_and_fire_happen_at_most_once_between_them() {
+        let s = Arc::new(TimerSlot {
+            state: AtomicU8::new(PENDING),
+            g: UnsafeCell::new(None),
+        });
+        assert!(s.cancel());
+        assert!(!s.fire());
+        assert!(!s.cancel());
+        let t = Timers::new();
+        let s2 = Arc::new(TimerSlot {
+            state: AtomicU8::new(PENDING),
+            g: UnsafeCell::new(None),
+        });
+        assert!(t.add(10, s2.clone()));
+        assert!(t.add(5, s.clone()), "an earlier timer becomes the earliest");
+        assert_eq!(t.next_when(), 5);
+        assert_eq!(t.run_expired(4), 0);
+        assert_eq!(t.run_expired(10), 1, "the cancelled one does not count");
+        assert!(s2.fired());
+        assert_eq!(t.next_when(), u64::MAX);
+    }
+}
