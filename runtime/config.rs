@@ -103,6 +103,8 @@ pub struct Config {
     /// The time slice a `runnext` chain may inherit before woken goroutines go to the
     /// tail instead (Go's preemption quantum, 10 ms).
     pub time_slice: Duration,
+    /// Whether "all goroutines are asleep - deadlock!" is detected (see `gort::dump`).
+    pub deadlock_detection: bool,
 }
 
 /// Builds a [`Runtime`]. Every knob defaults to Go's behaviour.
@@ -124,6 +126,7 @@ pub struct Builder {
     global_queue_interval: Option<u32>,
     spinning: Option<SpinningLimit>,
     time_slice: Option<Duration>,
+    deadlock_detection: Option<bool>,
 }
 
 impl Builder {
@@ -198,6 +201,14 @@ impl Builder {
     /// Time slice inherited through `runnext`; > 0. Default 10 ms.
     pub fn time_slice(mut self, slice: Duration) -> Self {
         self.time_slice = Some(slice);
+        self
+    }
+
+    /// Whether to detect "all goroutines are asleep - deadlock!" (default on). Turn it
+    /// off when plain threads hold handles that wake goroutines only later (gort cannot
+    /// see those; see [`dump`](crate::dump)).
+    pub fn deadlock_detection(mut self, on: bool) -> Self {
+        self.deadlock_detection = Some(on);
         self
     }
 
@@ -292,6 +303,7 @@ impl Builder {
             global_queue_interval,
             spinning: self.spinning.unwrap_or(SpinningLimit::HalfBusy),
             time_slice,
+            deadlock_detection: self.deadlock_detection.unwrap_or(true),
         })
     }
 }

@@ -76,7 +76,6 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
-    #[allow(dead_code)]
     const ALL: [WaitReason; 16] = [
         WaitReason::None,
         WaitReason::Park,
@@ -96,7 +95,6 @@ impl WaitReason {
         WaitReason::Barrier,
     ];
 
-    #[allow(dead_code)] // read by goroutine dumps (next commit)
     pub(crate) fn from_u8(v: u8) -> WaitReason {
         Self::ALL
             .get(v as usize)
@@ -152,6 +150,9 @@ pub(crate) struct G {
     pub(crate) state: GState,
     /// A `WaitReason`, written by the goroutine before it parks (relaxed: for display).
     pub(crate) wait_reason: std::sync::atomic::AtomicU8,
+    /// Held while `info` is written (spawn, reuse) and while a dump copies it: a dump
+    /// may look at any G, including one being reused on another thread.
+    info_lock: std::sync::atomic::AtomicBool,
     /// The runtime this G belongs to (kept across reuse).
     pub(crate) sched: Arc<Sched>,
     info: UnsafeCell<GInfo>,
@@ -179,6 +180,7 @@ impl G {
         G {
             state: GState::new(),
             wait_reason: std::sync::atomic::AtomicU8::new(0),
+            info_lock: std::sync::atomic::AtomicBool::new(false),
             sched,
             info: UnsafeCell::new(GInfo {
                 id: 0,
@@ -206,11 +208,35 @@ impl G {
     /// # Safety
     /// The caller owns the G, which is IDLE and not visible to any other thread.
     pub(crate) unsafe fn init(&self, info: GInfo, task: Arc<dyn Task>) {
-        // SAFETY: per the contract, nobody else can observe these fields now.
-        unsafe {
-            *self.info.get() = info;
-            *self.task.get() = Some(task);
+        self.with_info_locked(|| {
+            // SAFETY: per the contract only dumps can look at `info` now, and they take
+            // the info lock, which we hold.
+            unsafe { *self.info.get() = info };
+        });
+        // SAFETY: per the contract, nobody else can observe `task` now.
+        unsafe { *self.task.get() = Some(task) };
+    }
+
+    fn with_info_locked<R>(&self, f: impl FnOnce() -> R) -> R {
+        use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+        while self
+            .info_lock
+            .compare_exchange_weak(false, true, Acquire, Relaxed)
+            .is_err()
+        {
+            gort_asm::spin_hint();
         }
+        let r = f();
+        self.info_lock.store(false, Release);
+        r
+    }
+
+    /// A copy of the identity for a dump: safe from any thread at any time.
+    pub(crate) fn info_snapshot(&self) -> (u64, Option<String>, &'static Location<'static>) {
+        self.with_info_locked(|| {
+            let i = self.info();
+            (i.id, i.name.as_deref().map(str::to_owned), i.site)
+        })
     }
 
     /// # Safety
@@ -249,10 +275,10 @@ impl G {
     /// # Safety
     /// The caller owns the dead G and holds the only other reference besides `allgs`.
     pub(crate) unsafe fn reset(&self) {
-        // SAFETY: per the contract, nobody can read `info` concurrently.
-        unsafe {
-            (*self.info.get()).name = None;
-        }
+        self.with_info_locked(|| {
+            // SAFETY: per the contract only dumps can look at `info`, under the lock.
+            unsafe { (*self.info.get()).name = None };
+        });
         self.yielder.set(std::ptr::null());
     }
 }

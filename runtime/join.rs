@@ -173,13 +173,28 @@ pub(crate) struct RawJoin<'a, T> {
 
 impl<T> RawJoin<'_, T> {
     pub(crate) fn join(self) -> thread::Result<T> {
+        match self.join_unless(|| None::<()>) {
+            Ok(r) => r,
+            Err(()) => unreachable!("never gives up"),
+        }
+    }
+
+    /// Waits for the goroutine unless `give_up` returns something first (checked at
+    /// every wakeup).
+    pub(crate) fn join_unless<E>(
+        self,
+        give_up: impl Fn() -> Option<E>,
+    ) -> Result<thread::Result<T>, E> {
         let p = &self.packet;
         if !p.is_done() && p.register(Waiter::current()) {
             while !p.is_done() {
                 if context::in_teardown() {
-                    return Err(Box::new(
+                    return Ok(Err(Box::new(
                         "gort: the runtime shut down before the goroutine finished",
-                    ));
+                    )));
+                }
+                if let Some(e) = give_up() {
+                    return Err(e);
                 }
                 park_current(WaitReason::Join);
             }
@@ -189,7 +204,7 @@ impl<T> RawJoin<'_, T> {
         if let (Err(_), Some(scope)) = (&r, p.scope()) {
             scope.unjoined_panics.fetch_sub(1, AcqRel);
         }
-        r
+        Ok(r)
     }
 }
 

@@ -61,6 +61,7 @@
 pub mod chan;
 mod config;
 mod context;
+mod dump;
 mod g;
 mod join;
 mod loom;
@@ -86,6 +87,7 @@ pub use config::{
     Builder, Config, ConfigError, SpinningLimit, VictimOrder, DEFAULT_STACK_SIZE, MAX_PROCS,
     MAX_STACK_SIZE,
 };
+pub use dump::{dump, RunError};
 pub use g::WaitReason;
 pub use join::{JoinHandle, ScopedJoinHandle};
 pub use metrics::{metrics, Metrics, ProcMetrics};

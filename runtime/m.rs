@@ -110,6 +110,9 @@ pub(crate) fn stopm(ctx: &MContext) -> bool {
             }
             l.idle_ms.push(ctx.m.clone());
             let earliest = s.earliest_timer();
+            if earliest == u64::MAX {
+                s.check_dead(&l);
+            }
             if l.timer_m.is_none() && earliest != u64::MAX {
                 l.timer_m = Some(ctx.m.clone());
                 l.timer_deadline = earliest;

@@ -53,7 +53,6 @@ impl GState {
         GState(AtomicU32::new(IDLE))
     }
 
-    #[cfg(test)]
     pub(crate) fn status(&self) -> u32 {
         self.0.load(Acquire) & STATUS
     }

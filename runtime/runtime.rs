@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use crate::config::{Builder, Config, ConfigError};
 use crate::context;
+use crate::dump::RunError;
 use crate::g::GRef;
 use crate::join::JoinHandle;
 use crate::metrics::Metrics;
@@ -59,20 +60,54 @@ impl Runtime {
     /// Runs `f` as a goroutine and blocks the calling thread until it returns; a panic
     /// in `f` propagates to the caller. Called from a goroutine, it parks only that
     /// goroutine.
+    ///
+    /// # Panics
+    /// With the report, if every goroutine falls asleep with nothing to wake them (see
+    /// [`try_block_on`](Self::try_block_on) for a `Result` instead).
     #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let h = GoroutineBuilder::new()
-            .name("main")
+        match self.try_block_on(f) {
+            Ok(v) => v,
+            Err(e) => panic!("{e}"),
+        }
+    }
+
+    /// Like [`block_on`](Self::block_on), but a deadlock ("all goroutines are asleep")
+    /// comes back as [`RunError::Deadlock`] with a dump of every goroutine. Goroutines
+    /// left parked stay in the runtime until it is dropped.
+    #[track_caller]
+    pub fn try_block_on<F, T>(&self, f: F) -> Result<T, RunError>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        *self.sched.deadlock.lock() = None;
+        let on_thread = context::current().is_null();
+        if on_thread {
+            self.sched.blockers.lock().push(std::thread::current());
+        }
+        let h = GoroutineBuilder::main()
             .spawn_on(&self.sched, f)
             .unwrap_or_else(|e| panic!("{e}"));
-        match h.join() {
-            Ok(v) => v,
-            Err(payload) => resume_unwind(payload),
+        let result = h.raw.join_unless(|| self.sched.deadlock.lock().clone());
+        if on_thread {
+            let me = std::thread::current().id();
+            self.sched.blockers.lock().retain(|t| t.id() != me);
         }
+        match result {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(payload)) => resume_unwind(payload),
+            Err(report) => Err(RunError::Deadlock(report)),
+        }
+    }
+
+    /// Lists every live goroutine (see [`gort::dump`](crate::dump)).
+    pub fn dump(&self) -> String {
+        self.sched.dump()
     }
 
     /// Spawns a goroutine on this runtime from any thread.
@@ -169,7 +204,10 @@ impl std::fmt::Debug for Runtime {
 /// runtime shuts down when `f` returns. A panic in `f` propagates out of `run`.
 ///
 /// # Panics
-/// If the default configuration is invalid (a bad `GORT_PROCS`), with the reason.
+/// If the default configuration is invalid (a bad `GORT_PROCS`), with the reason; and
+/// with the "all goroutines are asleep - deadlock!" report and goroutine dump when every
+/// goroutine parks with nothing left to wake one (use [`Runtime::try_block_on`] for a
+/// `Result`).
 #[track_caller]
 pub fn run<F, T>(f: F) -> T
 where

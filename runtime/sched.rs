@@ -54,6 +54,13 @@ pub(crate) struct Sched {
     pub(crate) stacks: StackPool,
     /// Goroutines spawned from plain threads (not counted by any P).
     pub(crate) external_spawns: AtomicU64,
+    /// Wakes and spawns done by plain threads (besides `block_on`'s main goroutine):
+    /// while zero, nothing outside the runtime has shown it can wake a goroutine.
+    pub(crate) external_wakes: AtomicU64,
+    /// The deadlock report, once `check_dead` found one.
+    pub(crate) deadlock: Mutex<Option<String>>,
+    /// Threads waiting in `block_on`, woken when a deadlock is found.
+    pub(crate) blockers: Mutex<Vec<std::thread::Thread>>,
     /// Strides coprime to `procs`, for `VictimOrder::RandomCoprime`.
     pub(crate) coprimes: Vec<usize>,
     slice_ticks: u64,
@@ -86,6 +93,9 @@ impl Sched {
             next_goid: AtomicU64::new(1),
             stacks,
             external_spawns: AtomicU64::new(0),
+            external_wakes: AtomicU64::new(0),
+            deadlock: Mutex::new(None),
+            blockers: Mutex::new(Vec::new()),
             coprimes,
             slice_ticks: gort_asm::duration_to_ticks(config.time_slice),
             config,
@@ -183,8 +193,20 @@ impl Sched {
                 return;
             }
         }
+        self.external_wakes.fetch_add(1, SeqCst);
         self.globrunqput_batch(std::iter::once(g));
         self.wakep();
+    }
+
+    /// Goroutines spawned and not finished.
+    pub(crate) fn live_goroutines(&self) -> u64 {
+        let (spawned, completed) = self.ps.iter().fold((0, 0), |(s, c), p| {
+            (
+                s + p.counters.spawned.load(Relaxed),
+                c + p.counters.completed.load(Relaxed),
+            )
+        });
+        (spawned + self.external_spawns.load(Relaxed)).saturating_sub(completed)
     }
 
     /// Go's `wakep`: if there is an idle P and nobody is spinning, start an M spinning
@@ -363,7 +385,12 @@ impl Sched {
     }
 
     /// Enqueues a freshly initialised G (status IDLE) as runnable.
-    pub(crate) fn start_goroutine(self: &Arc<Self>, g: GRef, ctx: Option<(&MContext, usize)>) {
+    pub(crate) fn start_goroutine(
+        self: &Arc<Self>,
+        g: GRef,
+        ctx: Option<(&MContext, usize)>,
+        is_main: bool,
+    ) {
         g.state.activate();
         match ctx {
             Some((_, pid)) => {
@@ -375,6 +402,9 @@ impl Sched {
             }
             None => {
                 self.external_spawns.fetch_add(1, Relaxed);
+                if !is_main {
+                    self.external_wakes.fetch_add(1, SeqCst);
+                }
                 self.globrunqput_batch(std::iter::once(g));
                 self.wakep();
             }

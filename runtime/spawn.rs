@@ -88,6 +88,9 @@ where
 pub struct GoroutineBuilder {
     name: Option<String>,
     stack_size: Option<usize>,
+    /// `block_on`'s main goroutine: its spawn from a plain thread is not a sign that
+    /// plain threads drive this runtime (see `dump.rs`).
+    is_main: bool,
 }
 
 impl GoroutineBuilder {
@@ -107,6 +110,14 @@ impl GoroutineBuilder {
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
+    }
+
+    pub(crate) fn main() -> Self {
+        GoroutineBuilder {
+            name: Some("main".into()),
+            stack_size: None,
+            is_main: true,
+        }
     }
 
     /// Spawns on the current runtime.
@@ -169,6 +180,7 @@ impl GoroutineBuilder {
         let p = mine.map(|(_, pid)| &sched.ps[pid]);
         // SAFETY: `p`, when Some, is held by this thread's M.
         let (g, id) = unsafe { (sched.gfget(p), sched.next_goid(p)) };
+        let is_main = self.is_main;
         let info = GInfo {
             id,
             name: self.name.map(String::into_boxed_str),
@@ -177,7 +189,7 @@ impl GoroutineBuilder {
         };
         // SAFETY: `gfget` returned an IDLE G that only we can see.
         unsafe { g.init(info, task) };
-        sched.start_goroutine(g, mine);
+        sched.start_goroutine(g, mine, is_main);
         Ok(id)
     }
 }

@@ -36,8 +36,8 @@ fn parked_and_queued_goroutines_are_dropped_when_run_returns() {
         drop(gate);
         for _ in 0..100 {
             let guard = CountOnDrop(d.clone());
-            // Parked main-spawned goroutines fill runnext/ring; these are queued only.
-            std::mem::forget(gort::spawn(move || drop(guard)));
+            // Queued behind the others; the handle is dropped (detached).
+            drop(gort::spawn(move || drop(guard)));
         }
         // Let the parked ones reach their park.
         for _ in 0..10 {

@@ -1,0 +1,140 @@
+//! "all goroutines are asleep - deadlock!" and goroutine dumps.
+
+use std::sync::atomic::{AtomicBool, Ordering::*};
+use std::sync::{mpsc, Arc};
+
+use gort::{RunError, Runtime};
+
+fn park_forever() {
+    loop {
+        gort::park();
+    }
+}
+
+#[test]
+fn a_cycle_of_parked_goroutines_is_reported_with_a_dump() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let err = rt
+        .try_block_on(|| {
+            let a = gort::GoroutineBuilder::new()
+                .name("a")
+                .spawn(park_forever)
+                .unwrap();
+            let b = gort::GoroutineBuilder::new()
+                .name("b")
+                .spawn(move || a.join().unwrap())
+                .unwrap();
+            b.join().unwrap();
+        })
+        .unwrap_err();
+    let RunError::Deadlock(report) = err;
+    assert!(
+        report.starts_with("all goroutines are asleep - deadlock!"),
+        "{report}"
+    );
+    let line = |name: &str| {
+        report
+            .lines()
+            .find(|l| l.contains(&format!("\"{name}\"")))
+            .unwrap_or_else(|| panic!("no {name} in {report}"))
+            .to_owned()
+    };
+    assert!(line("a").ends_with("[park]:"), "{report}");
+    assert!(line("b").ends_with("[join]:"), "{report}");
+    assert!(line("main").ends_with("[join]:"), "{report}");
+    assert_eq!(
+        report.matches("spawned at tests/deadlock.rs:").count(),
+        3,
+        "{report}"
+    );
+    // The runtime still works after a deadlock report.
+    assert_eq!(rt.block_on(|| 5), 5);
+}
+
+#[test]
+fn run_panics_with_the_deadlock_report() {
+    let p = std::panic::catch_unwind(|| {
+        gort::run(|| {
+            let h = gort::spawn(park_forever);
+            h.join().unwrap();
+        })
+    })
+    .unwrap_err();
+    let msg = p.downcast_ref::<String>().unwrap();
+    assert!(
+        msg.contains("all goroutines are asleep - deadlock!"),
+        "{msg}"
+    );
+    assert!(msg.contains("[park]"), "{msg}");
+}
+
+#[test]
+fn a_main_goroutine_parked_alone_is_a_deadlock() {
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let err = rt.try_block_on(park_forever).unwrap_err();
+    assert!(err.to_string().contains("goroutine"), "{err}");
+}
+
+#[test]
+fn pending_timers_are_not_a_deadlock() {
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let r = rt.try_block_on(|| {
+        let h = gort::spawn(|| gort::time::sleep(std::time::Duration::from_millis(30)));
+        h.join().unwrap();
+        7
+    });
+    assert_eq!(r, Ok(7));
+}
+
+#[test]
+fn detection_can_be_turned_off_and_is_off_once_plain_threads_wake_goroutines() {
+    // A plain thread that has already woken goroutines on this runtime may wake more:
+    // waiting on it is not a deadlock.
+    let rt = Arc::new(Runtime::builder().procs(2).build().unwrap());
+    let (tx, rx) = mpsc::channel::<gort::Goroutine>();
+    let flag = Arc::new(AtomicBool::new(false));
+    let (rt2, f2) = (rt.clone(), flag.clone());
+    let helper = std::thread::spawn(move || {
+        rt2.spawn(|| ()).join().unwrap(); // this thread now drives the runtime
+        let g = rx.recv().unwrap();
+        // Let the goroutines park first; dump() shows when they have.
+        while !rt2.dump().contains("[park]") {
+            std::thread::yield_now();
+        }
+        f2.store(true, Release);
+        g.unpark();
+    });
+    let r = rt.try_block_on(move || {
+        tx.send(gort::current()).unwrap();
+        while !flag.load(Acquire) {
+            gort::park();
+        }
+        1
+    });
+    helper.join().unwrap();
+    assert_eq!(r, Ok(1));
+
+    let off = Runtime::builder()
+        .deadlock_detection(false)
+        .build()
+        .unwrap();
+    assert!(!off.config().deadlock_detection);
+}
+
+#[test]
+fn dump_lists_live_goroutines_with_status_and_site() {
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let text = rt.block_on(|| {
+        let h = gort::GoroutineBuilder::new()
+            .name("sleeper")
+            .spawn(|| gort::time::sleep(std::time::Duration::from_millis(20)))
+            .unwrap();
+        gort::yield_now(); // let it start sleeping
+        let text = gort::dump();
+        h.join().unwrap();
+        text
+    });
+    assert!(text.contains("\"sleeper\" [sleep]:"), "{text}");
+    assert!(text.contains("\"main\" [runnable]:"), "{text}");
+    assert!(text.contains("tests/deadlock.rs:"), "{text}");
+}
