@@ -207,8 +207,9 @@ fn yields_before_global_goroutine_runs(interval: u32, limit: u64) -> (u64, u64) 
             })
         })
         .collect();
-    // Both spinners are on the P's local ring once they have yielded.
-    while yields.load(Relaxed) < 4 {
+    // Wait until both spinners have left the global queue for the P's local ring (the
+    // second one is pulled by a fairness check too).
+    while yields.load(Relaxed) < 4 || rt.metrics().global_queue_len > 0 {
         std::thread::yield_now();
     }
     let (f, y) = (flag.clone(), yields.clone());
