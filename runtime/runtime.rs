@@ -5,6 +5,7 @@
 //! scheduling point and exits, then goroutines still parked or queued are dropped (their
 //! stacks unwound, so their destructors run; gort calls made from those destructors
 //! return at once: `park` does not sleep, `join` of an unfinished goroutine is `Err`).
+//! Under `panic = "abort"` nothing can unwind, so parked goroutines are leaked instead.
 
 use std::panic::{resume_unwind, Location};
 use std::sync::atomic::Ordering::SeqCst;
@@ -164,8 +165,14 @@ impl Runtime {
             let coro = unsafe { g.coro() }.take();
             // SAFETY: as above.
             let task = unsafe { g.take_task() };
-            // Dropping a suspended coroutine unwinds its stack (destructors run here).
-            drop(coro);
+            if cfg!(panic = "abort") {
+                // Unwinding is impossible: leak what the goroutine's stack holds rather
+                // than abort the process (the stack memory goes with the pool).
+                std::mem::forget(coro);
+            } else {
+                // Dropping a suspended coroutine unwinds its stack (destructors run here).
+                drop(coro);
+            }
             drop(task);
         }
         // Destructors may have woken goroutines: drain queues after the drops.
