@@ -17,6 +17,15 @@ fn cpu_us() -> u64 {
     us(u.ru_utime) + us(u.ru_stime)
 }
 
+/// CPU used by the process over 500 ms, after 50 ms to settle. The sleeps are the
+/// measurement window, not a wait for anything to happen.
+fn cpu_over_half_a_second() -> u64 {
+    std::thread::sleep(std::time::Duration::from_millis(50));
+    let before = cpu_us();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    cpu_us() - before
+}
+
 #[test]
 fn an_idle_runtime_burns_no_cpu() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
@@ -29,12 +38,7 @@ fn an_idle_runtime_burns_no_cpu() {
         }
     });
     assert!(rt.metrics().threads >= 1);
-    // Measure CPU over an idle period (the sleep is the measurement window, not a wait
-    // for anything to happen).
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let before = cpu_us();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let used_us = cpu_us() - before;
+    let used_us = cpu_over_half_a_second();
     assert!(
         used_us < 25_000,
         "idle runtime used {used_us} µs of CPU in 500 ms"
@@ -48,10 +52,7 @@ fn a_runtime_waiting_for_a_far_timer_burns_no_cpu() {
     let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let rt = std::sync::Arc::new(gort::Runtime::builder().procs(2).build().unwrap());
     let h = rt.spawn(|| gort::time::sleep(std::time::Duration::from_millis(1500)));
-    std::thread::sleep(std::time::Duration::from_millis(50));
-    let before = cpu_us();
-    std::thread::sleep(std::time::Duration::from_millis(500));
-    let used_us = cpu_us() - before;
+    let used_us = cpu_over_half_a_second();
     assert!(
         used_us < 25_000,
         "runtime used {used_us} µs of CPU in 500 ms while waiting for a timer"
