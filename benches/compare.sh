@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# gort vs Go, side by side, on the scheduler benchmarks of benches/sched.rs and
-# benches/go/main.go (same workloads, same output line format).
+# gort vs Go, side by side, on the scheduler benchmarks of benches/sched.rs, the channel
+# benchmarks of benches/chan.rs (names chan_*) and benches/go/main.go (same workloads,
+# same output line format).
 #
 #   benches/compare.sh [NAME...]             # table of medians, gort/go ratio
 #   benches/compare.sh callgrind             # instructions per yield (valgrind)
@@ -22,7 +23,8 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
 PROCS=${PROCS:-2}
 LIMIT=${LIMIT:-300}
-ALL=(spawn_join_batch spawn_join_seq yield_pair yield_alone skynet)
+ALL=(spawn_join_batch spawn_join_seq yield_pair yield_alone skynet
+    chan_pingpong_p1 chan_pingpong_p2 chan_mpmc)
 OUT="$ROOT/target/compare"
 mkdir -p "$OUT"
 
@@ -57,17 +59,21 @@ build() {
     GORT=$(cd "$ROOT" && cargo bench --bench sched --no-run --message-format=json 2>/dev/null |
         grep -o '"executable":"[^"]*"' | tail -n1 | cut -d'"' -f4)
     [ -x "$GORT" ] || { log "cannot find the sched bench binary"; exit 1; }
+    GORT_CHAN=$(cd "$ROOT" && cargo bench --bench chan --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | tail -n1 | cut -d'"' -f4)
+    [ -x "$GORT_CHAN" ] || { log "cannot find the chan bench binary"; exit 1; }
     log "building Go benchmarks"
     GOBIN_OUT="$OUT/gobench"
     (cd "$ROOT/benches/go" && "$GO" build -o "$GOBIN_OUT" .)
 }
 
 runs_arg() { if [ -n "${RUNS:-}" ]; then echo "--runs $RUNS"; fi; }
-procs_arg() { if [ "$1" = "$GORT" ]; then echo "--procs $PROCS"; fi; }
+procs_arg() { if [ "$1" = "$GORT" ] || [ "$1" = "${GORT_CHAN:-}" ]; then echo "--procs $PROCS"; fi; }
 
 # One invocation; prints "median unit min" of the line for benchmark $2.
 one() {
     local bin=$1 name=$2 line
+    if [ "$bin" = "$GORT" ] && [[ $name == chan_* ]]; then bin=$GORT_CHAN; fi
     # shellcheck disable=SC2046
     line=$(GOMAXPROCS=$PROCS timeout "$LIMIT" "$bin" $(procs_arg "$bin") $(runs_arg) "$name" | awk -v n="$name" '$1 == n')
     [ -n "$line" ] || { log "$bin $name: no result"; echo "NaN ? NaN"; return; }

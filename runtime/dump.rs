@@ -14,8 +14,10 @@
 //! handles (a channel end, a `Goroutine`) that might wake one later, so it only declares
 //! a deadlock for runtimes that plain threads have not woken or spawned goroutines on
 //! (the thread waiting in `block_on` does not count): once a plain thread has, detection
-//! is off for that runtime. The remaining blind spot is a handle moved to a plain thread
-//! that has not used it yet; `Builder::deadlock_detection(false)` turns detection off.
+//! is off for that runtime. Nor while a plain thread holds a `gort::sync` lock (its
+//! guards count themselves). The remaining blind spot is a handle moved to a plain thread
+//! that has not used it yet (a channel `Sender` it will send on later);
+//! `Builder::deadlock_detection(false)` turns detection off.
 //!
 //! The report ("all goroutines are asleep - deadlock!" and the dump) ends the
 //! `block_on`/`run` waiting for the main goroutine: `run` and `block_on` panic with it,
@@ -73,6 +75,7 @@ impl Sched {
     pub(crate) fn check_dead(&self, l: &Locked) {
         if !self.config.deadlock_detection
             || self.external_wakes.load(SeqCst) != 0
+            || crate::sync::plain_threads_hold_locks()
             || l.idle_ps.len() != self.config.procs
             || self.nmspinning.load(SeqCst) != 0
             || self.global_len() != 0

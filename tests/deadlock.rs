@@ -138,3 +138,29 @@ fn dump_lists_live_goroutines_with_status_and_site() {
     assert!(text.contains("\"main\" [runnable]:"), "{text}");
     assert!(text.contains("tests/deadlock.rs:"), "{text}");
 }
+
+#[test]
+fn goroutines_waiting_for_a_lock_held_by_a_plain_thread_are_not_deadlocked() {
+    let rt = Arc::new(Runtime::builder().procs(2).build().unwrap());
+    let m = Arc::new(gort::sync::Mutex::new(0u32));
+    let (locked_tx, locked_rx) = mpsc::channel();
+    let (m2, rt2) = (m.clone(), rt.clone());
+    let holder = std::thread::spawn(move || {
+        let mut g = m2.lock();
+        locked_tx.send(()).unwrap();
+        // Hold the lock until the goroutine is parked on it.
+        while !rt2.dump().contains("[sync.Mutex.Lock]") {
+            std::thread::yield_now();
+        }
+        *g += 1;
+    });
+    locked_rx.recv().unwrap();
+    let m3 = m.clone();
+    let r = rt.try_block_on(move || {
+        let mut g = m3.lock();
+        *g += 1;
+        *g
+    });
+    holder.join().unwrap();
+    assert_eq!(r, Ok(2));
+}

@@ -37,6 +37,69 @@ var benches = []bench{
 	{"yield_pair", 1, 1_000_000, 9, "ns/yield", 2, yieldPair},
 	{"yield_alone", 1, 2_000_000, 9, "ns/yield", 1, yieldAlone},
 	{"skynet", 0, 1_000_000, 5, "ms", 1, skynetBench},
+	// Channel benchmarks (benches/chan.rs): one iteration is one round trip.
+	{"chan_pingpong_p1", 1, 1_000_000, 9, "ns/rtt", 1, chanPingPong},
+	{"chan_pingpong_p2", 2, 1_000_000, 9, "ns/rtt", 1, chanPingPong},
+	{"chan_mpmc", 0, 2_000_000, 9, "ns/msg", 1, chanMPMC},
+}
+
+// chanPingPong bounces a counter between two goroutines over two unbuffered channels.
+func chanPingPong(n int) time.Duration {
+	ping, pong := make(chan int), make(chan int)
+	t := time.Now()
+	go func() {
+		for v := range ping {
+			pong <- v + 1
+		}
+		close(pong)
+	}()
+	v := 0
+	for i := 0; i < n; i++ {
+		ping <- v
+		v = <-pong
+	}
+	close(ping)
+	<-pong
+	d := time.Since(t)
+	check(v, n)
+	return d
+}
+
+// chanMPMC moves n values from 4 sender to 4 receiver goroutines through one
+// channel of capacity 64.
+func chanMPMC(n int) time.Duration {
+	const senders, receivers = 4, 4
+	c := make(chan int, 64)
+	sums := make(chan int, receivers)
+	var wg sync.WaitGroup
+	t := time.Now()
+	wg.Add(senders)
+	for s := 0; s < senders; s++ {
+		go func(s int) {
+			for i := s; i < n; i += senders {
+				c <- i
+			}
+			wg.Done()
+		}(s)
+	}
+	for r := 0; r < receivers; r++ {
+		go func() {
+			sum := 0
+			for v := range c {
+				sum += v
+			}
+			sums <- sum
+		}()
+	}
+	wg.Wait()
+	close(c)
+	sum := 0
+	for r := 0; r < receivers; r++ {
+		sum += <-sums
+	}
+	d := time.Since(t)
+	check(sum, n*(n-1)/2)
+	return d
 }
 
 // spawnJoinBatch starts n goroutines, each storing its result, then waits for all.

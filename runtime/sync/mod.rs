@@ -51,6 +51,7 @@ mod barrier;
 mod condvar;
 mod mutex;
 mod once;
+mod plain_hold;
 mod rwlock;
 mod sema;
 mod semaphore;
@@ -64,3 +65,5 @@ pub use once::{Once, OnceLock};
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use semaphore::{Semaphore, SemaphorePermit};
 pub use waitgroup::WaitGroup;
+
+pub(crate) use plain_hold::plain_threads_hold_locks;

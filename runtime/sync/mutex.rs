@@ -62,6 +62,8 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
+
+use super::plain_hold::PlainHold;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicUsize, Ordering::*};
 use std::sync::OnceLock;
@@ -417,6 +419,7 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 #[must_use = "if unused the Mutex will immediately unlock"]
 pub struct MutexGuard<'a, T: ?Sized> {
     pub(crate) mutex: &'a Mutex<T>,
+    _hold: PlainHold,
     /// Makes the guard `Send` only when `T: Send` (it hands out `&mut T`).
     _marker: PhantomData<&'a mut T>,
 }
@@ -496,6 +499,7 @@ impl<T: ?Sized> Mutex<T> {
     pub(crate) fn guard(&self) -> MutexGuard<'_, T> {
         MutexGuard {
             mutex: self,
+            _hold: PlainHold::new(),
             _marker: PhantomData,
         }
     }

@@ -38,6 +38,7 @@ use std::time::{Duration, Instant};
 
 use parking_lot::Mutex as Lock;
 
+use super::plain_hold::PlainHold;
 use super::waitq::{park_on, teardown_block, Node, OnUnwind, Parked, WaitQueue, WakeAll};
 use crate::g::WaitReason;
 
@@ -90,12 +91,14 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
+    _hold: PlainHold,
 }
 
 /// Exclusive access to an [`RwLock`]'s data; releases it when dropped.
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
+    _hold: PlainHold,
     _marker: PhantomData<&'a mut T>,
 }
 
@@ -130,12 +133,18 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_read_fast() && !self.read_slow(None) {
             unreachable!("an untimed read lock returns only when granted");
         }
-        RwLockReadGuard { lock: self }
+        RwLockReadGuard {
+            lock: self,
+            _hold: PlainHold::new(),
+        }
     }
 
     /// Takes a read lock if that needs no waiting.
     pub fn try_read(&self) -> Option<RwLockReadGuard<'_, T>> {
-        self.try_read_fast().then(|| RwLockReadGuard { lock: self })
+        self.try_read_fast().then(|| RwLockReadGuard {
+            lock: self,
+            _hold: PlainHold::new(),
+        })
     }
 
     /// Takes a read lock, waiting at most `timeout`.
@@ -145,8 +154,10 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Takes a read lock, waiting until `deadline` at the latest.
     pub fn try_read_until(&self, deadline: Instant) -> Option<RwLockReadGuard<'_, T>> {
-        (self.try_read_fast() || self.read_slow(Some(deadline)))
-            .then(|| RwLockReadGuard { lock: self })
+        (self.try_read_fast() || self.read_slow(Some(deadline))).then(|| RwLockReadGuard {
+            lock: self,
+            _hold: PlainHold::new(),
+        })
     }
 
     /// Takes the write lock, waiting for readers and writers to leave.
@@ -183,6 +194,7 @@ impl<T: ?Sized> RwLock<T> {
     fn write_guard(&self) -> RwLockWriteGuard<'_, T> {
         RwLockWriteGuard {
             lock: self,
+            _hold: PlainHold::new(),
             _marker: PhantomData,
         }
     }

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::time::{Duration, Instant};
 
+use super::plain_hold::PlainHold;
 use super::sema::{Acquired, Cancel, Sema};
 use super::waitq::teardown_block;
 use crate::g::WaitReason;
@@ -33,6 +34,7 @@ pub struct Semaphore {
 #[must_use = "a permit is released as soon as it is dropped"]
 pub struct SemaphorePermit<'a> {
     sem: &'a Semaphore,
+    _hold: PlainHold,
 }
 
 impl Semaphore {
@@ -50,7 +52,10 @@ impl Semaphore {
     /// During runtime teardown, if only a dropped goroutine could release a permit.
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         match self.acquire_inner(None) {
-            Acquired::Granted => SemaphorePermit { sem: self },
+            Acquired::Granted => SemaphorePermit {
+                sem: self,
+                _hold: PlainHold::new(),
+            },
             Acquired::Teardown => teardown_block("Semaphore::acquire"),
             Acquired::TimedOut => unreachable!("no deadline"),
         }
@@ -58,9 +63,10 @@ impl Semaphore {
 
     /// Takes a permit if one is free right now.
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
-        self.sema
-            .try_acquire()
-            .then(|| SemaphorePermit { sem: self })
+        self.sema.try_acquire().then(|| SemaphorePermit {
+            sem: self,
+            _hold: PlainHold::new(),
+        })
     }
 
     /// Takes a permit, waiting at most `timeout`.
@@ -70,8 +76,10 @@ impl Semaphore {
 
     /// Takes a permit, waiting until `deadline` at the latest.
     pub fn acquire_until(&self, deadline: Instant) -> Option<SemaphorePermit<'_>> {
-        (self.acquire_inner(Some(deadline)) == Acquired::Granted)
-            .then(|| SemaphorePermit { sem: self })
+        (self.acquire_inner(Some(deadline)) == Acquired::Granted).then(|| SemaphorePermit {
+            sem: self,
+            _hold: PlainHold::new(),
+        })
     }
 
     /// Adds one permit (gives back one that was [`forget`](SemaphorePermit::forget)-ten,
@@ -99,7 +107,10 @@ impl Semaphore {
 impl SemaphorePermit<'_> {
     /// Keeps the permit taken for good (until [`Semaphore::release`]).
     pub fn forget(self) {
-        std::mem::forget(self);
+        // The permit stays taken, but this thread no longer holds it.
+        let mut this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never used or dropped again; the hold is dropped exactly once.
+        unsafe { std::ptr::drop_in_place(&mut this._hold) };
     }
 }
 
