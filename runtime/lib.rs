@@ -15,8 +15,8 @@
 //! # The model: G, P, M
 //!
 //! - A **G** (goroutine) is a closure with its own stack. It runs until it reaches a
-//!   *scheduling point* ([`yield_now`], [`park`], [`JoinHandle::join`], and later the
-//!   channel, sync, time and net calls), where it switches back to the scheduler.
+//!   *scheduling point* ([`yield_now`], [`park`], [`JoinHandle::join`], the
+//!   [`chan`], [`sync`] and [`time`] calls), where it switches back to the scheduler.
 //! - A **P** (processor) is the right to run goroutines; there are `procs` of them
 //!   (default: the CPUs this process may use, or `GORT_PROCS`). Each P has a 256-slot
 //!   local run queue and a `runnext` slot for the goroutine it readied last.
@@ -35,7 +35,7 @@
 //! - `thread_local!` values: you may resume on another thread and see its copy;
 //! - `std::sync::MutexGuard` (and other std lock guards) held across a park: the guard
 //!   would be released from another thread, and other goroutines on this thread may
-//!   block the M on the same lock; use gort's sync types (coming with the channels);
+//!   block the M on the same lock; use [`sync`]'s types instead;
 //! - thread-affine FFI handles.
 //!
 //! Scheduling is cooperative: a goroutine that loops without a scheduling point keeps
@@ -50,10 +50,38 @@
 //! process with `fatal error: stack overflow in goroutine N "name" (spawned at
 //! file:line)`; see [`StackPolicy`] for how guard pages are made.
 //!
+//! # Coordinating goroutines
+//!
+//! ```
+//! use std::time::Duration;
+//! gort::run(|| {
+//!     let (tx, rx) = gort::chan::bounded::<u32>(0); // unbuffered, as in Go
+//!     let wg = gort::sync::WaitGroup::new();
+//!     wg.add(1);
+//!     let done = wg.clone();
+//!     gort::spawn(move || {
+//!         tx.send(42).unwrap();
+//!         done.done();
+//!     });
+//!     gort::select! {
+//!         recv(rx) -> v => assert_eq!(v, Ok(42)),
+//!         default(Duration::from_secs(5)) => panic!("timed out"),
+//!     }
+//!     wg.wait();
+//!     gort::time::sleep(Duration::from_millis(1));
+//! });
+//! ```
+//!
+//! Every blocking call parks the goroutine, never the OS thread, and the same types work
+//! from plain threads (they block the thread there).
+//!
 //! # Observability
 //!
 //! [`metrics()`] (and [`Runtime::metrics`]) gives per-P counters: spawns, context
-//! switches, steals, global-queue pulls, overflows, parks, spins.
+//! switches, steals, global-queue pulls, overflows, parks, spins. [`dump()`] lists every
+//! goroutine with its wait reason and spawn site; when every goroutine is parked and
+//! nothing can wake one, `run` panics with "all goroutines are asleep - deadlock!" and
+//! that dump ([`Runtime::try_block_on`] returns it as an error instead).
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]

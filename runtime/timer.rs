@@ -13,19 +13,19 @@
 //! until their time comes, unless they become more than half of it, when the heap is
 //! rebuilt without them (so long timeouts that end early do not pile up).
 
-use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::*};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
 
 use crate::g::GRef;
+use crate::loom::{AtomicU32, UnsafeCell};
 use crate::waiter;
 
-const PENDING: u8 = 0;
-const FIRED: u8 = 1;
-const CANCELLED: u8 = 2;
+const PENDING: u32 = 0;
+const FIRED: u32 = 1;
+const CANCELLED: u32 = 2;
 
 /// Nanoseconds since a process-wide epoch: the timers' clock.
 pub(crate) fn now_ns() -> u64 {
@@ -47,7 +47,7 @@ pub(crate) fn ns_to_instant(ns: u64) -> Instant {
 
 /// One pending wakeup of a goroutine.
 pub(crate) struct TimerSlot {
-    state: AtomicU8,
+    state: AtomicU32,
     g: UnsafeCell<Option<GRef>>,
 }
 
@@ -57,10 +57,14 @@ unsafe impl Sync for TimerSlot {}
 
 impl TimerSlot {
     pub(crate) fn new(g: GRef) -> Arc<TimerSlot> {
-        Arc::new(TimerSlot {
-            state: AtomicU8::new(PENDING),
-            g: UnsafeCell::new(Some(g)),
-        })
+        Arc::new(Self::with_g(Some(g)))
+    }
+
+    fn with_g(g: Option<GRef>) -> TimerSlot {
+        TimerSlot {
+            state: AtomicU32::new(PENDING),
+            g: UnsafeCell::new(g),
+        }
     }
 
     #[cfg(test)]
@@ -76,7 +80,7 @@ impl TimerSlot {
             .is_ok()
         {
             // SAFETY: our CAS won, so we alone take `g`.
-            drop(unsafe { (*self.g.get()).take() });
+            drop(self.g.with_mut(|g| unsafe { (*g).take() }));
             return true;
         }
         false
@@ -90,7 +94,7 @@ impl TimerSlot {
             .is_ok()
         {
             // SAFETY: our CAS won, so we alone take `g`.
-            if let Some(g) = unsafe { (*self.g.get()).take() } {
+            if let Some(g) = self.g.with_mut(|g| unsafe { (*g).take() }) {
                 waiter::unpark_fifo(&g);
             }
             return true;
@@ -281,7 +285,7 @@ impl Timers {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -296,13 +300,7 @@ mod tests {
             rng ^= rng << 17;
             let w = rng % 100;
             whens.push(w);
-            h.push(
-                w,
-                Arc::new(TimerSlot {
-                    state: AtomicU8::new(PENDING),
-                    g: UnsafeCell::new(None),
-                }),
-            );
+            h.push(w, Arc::new(TimerSlot::with_g(None)));
         }
         let mut out = Vec::new();
         while let Some(e) = h.pop() {
@@ -316,18 +314,12 @@ mod tests {
 
     #[test]
     fn cancel_and_fire_happen_at_most_once_between_them() {
-        let s = Arc::new(TimerSlot {
-            state: AtomicU8::new(PENDING),
-            g: UnsafeCell::new(None),
-        });
+        let s = Arc::new(TimerSlot::with_g(None));
         assert!(s.cancel());
         assert!(!s.fire());
         assert!(!s.cancel());
         let t = Timers::new();
-        let s2 = Arc::new(TimerSlot {
-            state: AtomicU8::new(PENDING),
-            g: UnsafeCell::new(None),
-        });
+        let s2 = Arc::new(TimerSlot::with_g(None));
         assert!(t.add(10, s2.clone()));
         assert!(t.add(5, s.clone()), "an earlier timer becomes the earliest");
         assert_eq!(t.next_when(), 5);
@@ -335,5 +327,40 @@ mod tests {
         assert_eq!(t.run_expired(10), 1, "the cancelled one does not count");
         assert!(s2.fired());
         assert_eq!(t.next_when(), u64::MAX);
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::thread;
+
+    /// The scheduler fires a timer while its goroutine cancels it (it woke for another
+    /// reason): exactly one of them wins, and the loser changes nothing.
+    #[test]
+    fn loom_timer_fire_and_cancel_race_has_one_winner() {
+        loom::model(|| {
+            let slot = Arc::new(TimerSlot::with_g(None));
+            let s2 = slot.clone();
+            let firer = thread::spawn(move || s2.fire());
+            let cancelled = slot.cancel();
+            let fired = firer.join().unwrap();
+            assert!(fired ^ cancelled);
+            let state = slot.state.load(Acquire);
+            assert_eq!(state, if fired { FIRED } else { CANCELLED });
+        });
+    }
+
+    /// Two thieves run the same expired timer (two Ms scanning all Ps): it fires once.
+    #[test]
+    fn loom_timer_fires_once() {
+        loom::model(|| {
+            let slot = Arc::new(TimerSlot::with_g(None));
+            let s2 = slot.clone();
+            let t = thread::spawn(move || s2.fire());
+            let a = slot.fire();
+            let b = t.join().unwrap();
+            assert!(a ^ b);
+        });
     }
 }
