@@ -90,10 +90,12 @@ pub(crate) fn current_sched() -> Option<Arc<Sched>> {
     Some(unsafe { (*ctx).sched.clone() })
 }
 
+#[inline(never)]
 pub(crate) fn in_teardown() -> bool {
     TEARDOWN.with(|t| t.get())
 }
 
+#[inline(never)]
 pub(crate) fn set_teardown(on: bool) {
     TEARDOWN.with(|t| t.set(on));
 }

@@ -15,16 +15,17 @@
 //! a deadlock for runtimes that plain threads have not woken or spawned goroutines on
 //! (the thread waiting in `block_on` does not count): once a plain thread has, detection
 //! is off for that runtime. Nor while a plain thread holds a `gort::sync` lock (its
-//! guards count themselves). The remaining blind spot is a handle moved to a plain thread
-//! that has not used it yet (a channel `Sender` it will send on later);
-//! `Builder::deadlock_detection(false)` turns detection off.
+//! guards count themselves), and not at all once a plain thread has used a channel
+//! (channels belong to no runtime). The remaining blind spot is a handle moved to a
+//! plain thread that has not used it yet (a `Goroutine` or a `WaitGroup` it will wake
+//! later); `Builder::deadlock_detection(false)` turns detection off.
 //!
 //! The report ("all goroutines are asleep - deadlock!" and the dump) ends the
 //! `block_on`/`run` waiting for the main goroutine: `run` and `block_on` panic with it,
 //! `try_block_on` returns it as [`RunError::Deadlock`].
 
 use std::fmt::{self, Write};
-use std::sync::atomic::Ordering::*;
+use std::sync::atomic::{AtomicBool, Ordering::*};
 
 use crate::context;
 use crate::g::WaitReason;
@@ -48,6 +49,21 @@ impl fmt::Display for RunError {
 }
 
 impl std::error::Error for RunError {}
+
+/// Set once a plain thread has used any channel: channels are not tied to a runtime, so
+/// from then on no runtime in the process can rule out a wakeup from outside.
+static PLAIN_THREAD_CHANNEL_USE: AtomicBool = AtomicBool::new(false);
+
+/// Called by every channel operation.
+#[inline]
+pub(crate) fn note_channel_use() {
+    if !PLAIN_THREAD_CHANNEL_USE.load(Relaxed)
+        && context::current_g().is_null()
+        && !context::in_teardown()
+    {
+        PLAIN_THREAD_CHANNEL_USE.store(true, SeqCst);
+    }
+}
 
 impl Sched {
     /// Lists every live goroutine.
@@ -76,6 +92,7 @@ impl Sched {
         if !self.config.deadlock_detection
             || self.external_wakes.load(SeqCst) != 0
             || crate::sync::plain_threads_hold_locks()
+            || PLAIN_THREAD_CHANNEL_USE.load(SeqCst)
             || l.idle_ps.len() != self.config.procs
             || self.nmspinning.load(SeqCst) != 0
             || self.global_len() != 0

@@ -144,15 +144,26 @@ pub(crate) fn stopm(ctx: &MContext) -> bool {
                         _ => return false,
                     }
                 };
-                l.idle_ms.swap_remove(i);
                 if let Some(pid) = l.pidleget(s) {
+                    l.idle_ms.swap_remove(i);
                     // Spin with it: runs every P's expired timers, then looks for work.
                     s.nmspinning.fetch_add(1, SeqCst);
                     ctx.p.set(Some(pid));
                     ctx.spinning.set(true);
                     return true;
                 }
-                // Every P is busy: their Ms run the timers at their next schedule.
+                // Every P is busy: their Ms run the timers at their next schedule. Stay
+                // idle without a deadline (re-arming one in the past would spin) until a
+                // P is handed over; the next M to go idle takes the timer role.
+                drop(l);
+                match ctx.m.wait(None) {
+                    Woke::Handed(pid, spinning) => {
+                        ctx.p.set(Some(pid));
+                        ctx.spinning.set(spinning);
+                        return true;
+                    }
+                    _ => return false,
+                }
             }
         }
     }

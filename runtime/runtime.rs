@@ -86,7 +86,6 @@ impl Runtime {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        *self.sched.deadlock.lock() = None;
         let on_thread = context::current().is_null();
         if on_thread {
             self.sched.blockers.lock().push(std::thread::current());

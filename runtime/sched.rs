@@ -352,6 +352,8 @@ impl Sched {
         if Arc::strong_count(&g) != 2 {
             return;
         }
+        // Pairs with the release of the other references' drops (as `Arc::get_mut` does).
+        std::sync::atomic::fence(Acquire);
         // SAFETY: the caller owns the dead G; the count shows no handle can see it.
         unsafe { g.reset() };
         g.state.reset();
@@ -401,11 +403,19 @@ impl Sched {
                 self.wakep();
             }
             None => {
+                // Count and publish in one hold of the lock `check_dead` runs under, so it
+                // never sees a live goroutine that is in no queue.
+                let mut l = self.lock.lock();
                 self.external_spawns.fetch_add(1, Relaxed);
-                if !is_main {
+                if is_main {
+                    // A new `block_on` starts: an earlier report is stale.
+                    *self.deadlock.lock() = None;
+                } else {
                     self.external_wakes.fetch_add(1, SeqCst);
                 }
-                self.globrunqput_batch(std::iter::once(g));
+                l.global.push_back(g);
+                self.global_len.store(l.global.len(), SeqCst);
+                drop(l);
                 self.wakep();
             }
         }

@@ -236,6 +236,13 @@ impl Goroutine {
     /// Wakes the goroutine if it is parked in [`park`], or makes its next park return at
     /// once. Works from any thread.
     pub fn unpark(&self) {
+        if context::current_g().is_null() && !context::in_teardown() {
+            // A plain thread that wakes goroutines may do so again later (see `dump.rs`).
+            self.g
+                .sched
+                .external_wakes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
         waiter::unpark(&self.g);
     }
 }

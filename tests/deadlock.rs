@@ -164,3 +164,15 @@ fn goroutines_waiting_for_a_lock_held_by_a_plain_thread_are_not_deadlocked() {
     holder.join().unwrap();
     assert_eq!(r, Ok(2));
 }
+
+#[test]
+fn back_to_back_block_ons_never_report_a_deadlock() {
+    // The main goroutine is counted and queued in one step: an M going idle in
+    // between must not see a live goroutine that is nowhere.
+    for procs in [1, 2] {
+        let rt = Runtime::builder().procs(procs).build().unwrap();
+        for i in 0..20_000 {
+            assert_eq!(rt.try_block_on(move || i), Ok(i), "procs {procs}");
+        }
+    }
+}

@@ -181,6 +181,7 @@ impl<T, B: Blocker> Chan<T, B> {
 
     /// Sends without blocking.
     pub(crate) fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        crate::dump::note_channel_use();
         let mut i = self.inner.lock();
         let w = self.try_send_locked(&mut i, v)?;
         wake_after::<B, _>(i, w);
@@ -189,6 +190,7 @@ impl<T, B: Blocker> Chan<T, B> {
 
     /// Receives without blocking.
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        crate::dump::note_channel_use();
         let mut i = self.inner.lock();
         let (v, w) = self.try_recv_locked(&mut i)?;
         wake_after::<B, _>(i, w);
@@ -198,6 +200,7 @@ impl<T, B: Blocker> Chan<T, B> {
     /// Sends, parking until a receiver takes the value (or it is buffered), the
     /// deadline passes, or every receiver is gone.
     pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        crate::dump::note_channel_use();
         let mut i = self.inner.lock();
         let v = match self.try_send_locked(&mut i, v) {
             Ok(w) => {
@@ -241,6 +244,7 @@ impl<T, B: Blocker> Chan<T, B> {
     /// Receives, parking until a value arrives, the deadline passes, or the channel is
     /// empty and every sender is gone.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        crate::dump::note_channel_use();
         let mut i = self.inner.lock();
         match self.try_recv_locked(&mut i) {
             Ok((v, w)) => {
@@ -283,6 +287,7 @@ impl<T, B: Blocker> Chan<T, B> {
     /// blocking. True when the arm is finished: sent (slot emptied) or disconnected (the
     /// value stays in the slot).
     pub(crate) fn select_try_send(&self, slot: &Slot<T, B>) -> bool {
+        crate::dump::note_channel_use();
         let Some(v) = slot.take_value() else {
             return true;
         };
@@ -306,6 +311,7 @@ impl<T, B: Blocker> Chan<T, B> {
     /// `select!` poll pass for a receive: `Some(Ok(v))`, `Some(Err(()))` when
     /// disconnected, `None` when it would block.
     pub(crate) fn select_try_recv(&self) -> Option<Result<T, ()>> {
+        crate::dump::note_channel_use();
         let mut i = self.inner.lock();
         match self.try_recv_locked(&mut i) {
             Ok((v, w)) => {
