@@ -102,70 +102,60 @@ impl M {
 /// runtime is shutting down.
 pub(crate) fn stopm(ctx: &MContext) -> bool {
     let s = &ctx.sched;
-    loop {
-        let deadline = {
-            let mut l = s.lock.lock();
-            if s.shutdown.load(SeqCst) {
-                return false;
-            }
-            l.idle_ms.push(ctx.m.clone());
-            let earliest = s.earliest_timer();
-            if earliest == u64::MAX {
-                s.check_dead(&l);
-            }
-            if l.timer_m.is_none() && earliest != u64::MAX {
-                l.timer_m = Some(ctx.m.clone());
-                l.timer_deadline = earliest;
-                Some(timer::ns_to_instant(earliest))
-            } else {
-                None
-            }
-        };
-        match ctx.m.wait(deadline) {
-            Woke::Handed(pid, spinning) => {
-                s.lock.lock().resign_timer_m(&ctx.m);
+    let deadline = {
+        let mut l = s.lock.lock();
+        if s.shutdown.load(SeqCst) {
+            return false;
+        }
+        l.idle_ms.push(ctx.m.clone());
+        let earliest = s.earliest_timer();
+        if earliest == u64::MAX {
+            s.check_dead(&l);
+        }
+        if l.timer_m.is_none() && earliest != u64::MAX {
+            l.timer_m = Some(ctx.m.clone());
+            l.timer_deadline = earliest;
+            Some(timer::ns_to_instant(earliest))
+        } else {
+            None
+        }
+    };
+    let woke = ctx.m.wait(deadline);
+    if let Woke::Handed(..) = woke {
+        s.lock.lock().resign_timer_m(&ctx.m);
+    }
+    if let Woke::Timer = woke {
+        let mut l = s.lock.lock();
+        l.resign_timer_m(&ctx.m);
+        // Still in the idle list (else `startm` popped us and its P is on the way)?
+        if let Some(i) = l.idle_ms.iter().position(|m| Arc::ptr_eq(m, &ctx.m)) {
+            if let Some(pid) = l.pidleget(s) {
+                l.idle_ms.swap_remove(i);
+                // Spin with it: runs every P's expired timers, then looks for work.
+                s.nmspinning.fetch_add(1, SeqCst);
                 ctx.p.set(Some(pid));
-                ctx.spinning.set(spinning);
+                ctx.spinning.set(true);
                 return true;
             }
-            Woke::Stop => return false,
-            Woke::Timer => {
-                let mut l = s.lock.lock();
-                l.resign_timer_m(&ctx.m);
-                let Some(i) = l.idle_ms.iter().position(|m| Arc::ptr_eq(m, &ctx.m)) else {
-                    // `startm` popped us meanwhile: its P is on the way.
-                    drop(l);
-                    match ctx.m.wait(None) {
-                        Woke::Handed(pid, spinning) => {
-                            ctx.p.set(Some(pid));
-                            ctx.spinning.set(spinning);
-                            return true;
-                        }
-                        _ => return false,
-                    }
-                };
-                if let Some(pid) = l.pidleget(s) {
-                    l.idle_ms.swap_remove(i);
-                    // Spin with it: runs every P's expired timers, then looks for work.
-                    s.nmspinning.fetch_add(1, SeqCst);
-                    ctx.p.set(Some(pid));
-                    ctx.spinning.set(true);
-                    return true;
-                }
-                // Every P is busy: their Ms run the timers at their next schedule. Stay
-                // idle without a deadline (re-arming one in the past would spin) until a
-                // P is handed over; the next M to go idle takes the timer role.
-                drop(l);
-                match ctx.m.wait(None) {
-                    Woke::Handed(pid, spinning) => {
-                        ctx.p.set(Some(pid));
-                        ctx.spinning.set(spinning);
-                        return true;
-                    }
-                    _ => return false,
-                }
-            }
+            // Every P is busy: their Ms run the timers at their next schedule. Stay idle
+            // without a deadline (re-arming one in the past would spin) until handed a
+            // P; the next M to go idle takes the timer role.
         }
+        drop(l);
+        return take_handoff(ctx, ctx.m.wait(None));
+    }
+    take_handoff(ctx, woke)
+}
+
+/// Installs a P handed over by `startm`; false when told to stop instead.
+fn take_handoff(ctx: &MContext, woke: Woke) -> bool {
+    match woke {
+        Woke::Handed(pid, spinning) => {
+            ctx.p.set(Some(pid));
+            ctx.spinning.set(spinning);
+            true
+        }
+        Woke::Stop | Woke::Timer => false,
     }
 }
 
