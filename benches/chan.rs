@@ -18,90 +18,11 @@
 //! cargo bench --bench chan -- --runs 3 pingpong  # options: --runs N --iters N --warmup N --procs N
 //! ```
 
+mod harness;
+
 use std::time::{Duration, Instant};
 
-/// Command-line options (`cargo bench` itself passes `--bench`, which is ignored).
-struct Opts {
-    filters: Vec<String>,
-    runs: Option<usize>,
-    iters: Option<u64>,
-    procs: Option<usize>,
-    warmup: usize,
-    metrics: bool,
-}
-
-impl Opts {
-    fn parse() -> Opts {
-        let mut o = Opts {
-            filters: Vec::new(),
-            runs: None,
-            iters: None,
-            procs: None,
-            warmup: 1,
-            metrics: std::env::var_os("GORT_BENCH_METRICS").is_some_and(|v| v != "0"),
-        };
-        let mut args = std::env::args().skip(1);
-        while let Some(a) = args.next() {
-            let mut num = |what: &str| -> u64 {
-                args.next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or_else(|| usage(&format!("{what} needs a number")))
-            };
-            match a.as_str() {
-                "--runs" => o.runs = Some(num("--runs").max(1) as usize),
-                "--iters" => o.iters = Some(num("--iters").max(1)),
-                "--warmup" => o.warmup = num("--warmup") as usize,
-                "--procs" => o.procs = Some(num("--procs").max(1) as usize),
-                "-h" | "--help" => usage(""),
-                s if s.starts_with('-') => {} // --bench and other cargo/libtest flags
-                s => o.filters.push(s.to_owned()),
-            }
-        }
-        o
-    }
-
-    fn selected(&self, name: &str) -> bool {
-        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
-    }
-}
-
-fn usage(err: &str) -> ! {
-    if !err.is_empty() {
-        eprintln!("error: {err}");
-    }
-    eprintln!(
-        "usage: chan [--runs N] [--iters N] [--warmup N] [--procs N] [NAME_FILTER...]\n\
-         benchmarks: {}",
-        BENCHES
-            .iter()
-            .map(|b| b.name)
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    std::process::exit(if err.is_empty() { 0 } else { 2 })
-}
-
-/// How a benchmark's result is reported.
-#[derive(Clone, Copy)]
-#[allow(dead_code)] // Millis: kept identical to sched.rs
-enum Unit {
-    /// Nanoseconds per operation; `per_iter` operations happen per iteration.
-    Nanos { label: &'static str, per_iter: u64 },
-    /// Milliseconds per run (the iteration count is the problem size).
-    Millis,
-}
-
-struct Bench {
-    name: &'static str,
-    /// Ps of the runtime; 0: `--procs` or 2.
-    procs: usize,
-    iters: u64,
-    runs: usize,
-    unit: Unit,
-    /// Runs on a goroutine (true) or on the calling thread (OS-thread baselines).
-    on_goroutine: bool,
-    work: fn(u64) -> Duration,
-}
+use harness::{Bench, Unit};
 
 const PER_MSG: Unit = Unit::Nanos {
     label: "ns/msg",
@@ -235,84 +156,6 @@ fn mpmc_crossbeam(n: u64) -> Duration {
     d
 }
 
-fn median(xs: &mut [f64]) -> f64 {
-    xs.sort_by(f64::total_cmp);
-    let n = xs.len();
-    if n % 2 == 1 {
-        xs[n / 2]
-    } else {
-        (xs[n / 2 - 1] + xs[n / 2]) / 2.0
-    }
-}
-
-fn run(b: &Bench, o: &Opts) {
-    let procs = match (b.procs, o.procs) {
-        (0, Some(n)) => n,
-        (0, None) => 2,
-        (n, _) => n,
-    };
-    let rt = gort::Runtime::builder()
-        .procs(procs)
-        .build()
-        .unwrap_or_else(|e| panic!("cannot build a runtime: {e}"));
-    let iters = o.iters.unwrap_or(b.iters);
-    let runs = o.runs.unwrap_or(b.runs);
-    let work = b.work;
-    let once = || {
-        if b.on_goroutine {
-            rt.block_on(move || work(iters))
-        } else {
-            work(iters)
-        }
-    };
-    for _ in 0..o.warmup {
-        once();
-    }
-    let before = rt.metrics().total;
-    let mut xs: Vec<f64> = (0..runs)
-        .map(|_| {
-            let d = once();
-            match b.unit {
-                Unit::Nanos { per_iter, .. } => d.as_nanos() as f64 / (iters * per_iter) as f64,
-                Unit::Millis => d.as_secs_f64() * 1e3,
-            }
-        })
-        .collect();
-    let (lo, hi) = (
-        xs.iter().copied().fold(f64::INFINITY, f64::min),
-        xs.iter().copied().fold(0.0, f64::max),
-    );
-    let med = median(&mut xs);
-    let label = match b.unit {
-        Unit::Nanos { label, .. } => label,
-        Unit::Millis => "ms",
-    };
-    println!(
-        "{:<20} {:>12.1} {:<9} iters={} runs={} min={:.1} max={:.1}",
-        b.name, med, label, iters, runs, lo, hi
-    );
-    if o.metrics && b.on_goroutine {
-        let m = rt.metrics().total;
-        let d = |a: u64, b: u64| a.saturating_sub(b) / runs as u64;
-        println!(
-            "  per run: switches={} parks={} steals={} spins={} runnext_runs={}",
-            d(m.switches, before.switches),
-            d(m.parks, before.parks),
-            d(m.steals, before.steals),
-            d(m.spins, before.spins),
-            d(m.runnext_runs, before.runnext_runs),
-        );
-    }
-}
-
 fn main() {
-    let o = Opts::parse();
-    let mut any = false;
-    for b in BENCHES.iter().filter(|b| o.selected(b.name)) {
-        any = true;
-        run(b, &o);
-    }
-    if !any {
-        usage(&format!("no benchmark matches {:?}", o.filters));
-    }
+    harness::main("chan", BENCHES);
 }
