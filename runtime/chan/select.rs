@@ -405,7 +405,7 @@ pub mod __private {
 ///
 /// Arms (any number, in any order, separated by commas; a block body needs no comma):
 ///
-/// - `recv(rx) -> res => body`: receive from `rx` (a [`Receiver`] or a reference to
+/// - `recv(rx) -> res => body`: receive from `rx` (a [`Receiver`](crate::chan::Receiver) or a reference to
 ///   one); `res: Result<T, RecvError>`, `Err` when the channel is empty and disconnected.
 /// - `send(tx, value) -> res => body`: send `value` on `tx`; `res: Result<(),
 ///   SendError<T>>`, `Err` (with the value) when every receiver is gone. **Every send
