@@ -344,6 +344,23 @@ mod tests {
     }
 
     #[test]
+    fn the_steal_fraction_sets_the_batch_size() {
+        for (permille, want) in [(250, 3), (500, 5), (1000, 10), (1, 1)] {
+            let victim = LocalQueue::new(16);
+            let mut thief = LocalQueue::new(16);
+            let of = VecOverflow(RefCell::new(Vec::new()));
+            for i in 0..10 {
+                // SAFETY: single-threaded test; this thread owns both queues.
+                unsafe { victim.put(Arc::new(i), false, &of) };
+            }
+            // SAFETY: as above; the thief's ring is empty.
+            let (_, n) = unsafe { victim.steal_into(&thief, permille, false) }.unwrap();
+            assert_eq!(n, want, "permille {permille}");
+            assert_eq!(thief.drain().len() as u32, want - 1);
+        }
+    }
+
+    #[test]
     fn concurrent_steals_lose_and_duplicate_nothing() {
         use std::sync::atomic::AtomicBool;
         const N: usize = if cfg!(miri) { 300 } else { 100_000 };

@@ -324,3 +324,25 @@ fn cross_proc_park_unpark_ping_pong_never_loses_a_wakeup() {
         }
     });
 }
+
+#[test]
+fn without_spinning_idle_ms_park_at_once_and_no_work_is_lost() {
+    within(Duration::from_secs(120), || {
+        let rt = Runtime::builder()
+            .procs(2)
+            .spinning(gort::SpinningLimit::AtMost(0))
+            .build()
+            .unwrap();
+        let sum = rt.block_on(|| {
+            let hs: Vec<_> = (0..5_000u64)
+                .map(|i| gort::spawn(move || std::hint::black_box(busy(100)).min(0) + i))
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        assert_eq!(sum, 4999 * 5000 / 2);
+        for i in 0..2000u32 {
+            assert_eq!(rt.spawn(move || i).join().unwrap(), i);
+        }
+        assert_eq!(rt.metrics().total.spins, 0);
+    });
+}
