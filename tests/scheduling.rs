@@ -335,7 +335,12 @@ fn without_spinning_idle_ms_park_at_once_and_no_work_is_lost() {
             .unwrap();
         let sum = rt.block_on(|| {
             let hs: Vec<_> = (0..5_000u64)
-                .map(|i| gort::spawn(move || std::hint::black_box(busy(100)).min(0) + i))
+                .map(|i| {
+                    gort::spawn(move || {
+                        busy(100);
+                        i
+                    })
+                })
                 .collect();
             hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
         });
