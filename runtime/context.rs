@@ -71,13 +71,46 @@ pub(crate) fn current() -> *const MContext {
 /// The goroutine running on this thread, or null.
 #[inline(never)]
 pub(crate) fn current_g() -> *const G {
-    let ctx = current();
-    if ctx.is_null() {
-        return std::ptr::null();
+    CURRENT.with(|c| {
+        let ctx = c.get();
+        if ctx.is_null() {
+            return std::ptr::null();
+        }
+        // SAFETY: a non-null CURRENT points to the MContext on this M's own stack, alive
+        // for as long as the thread runs the scheduler loop.
+        unsafe { (*ctx).curg.get() }
+    })
+}
+
+/// Who is calling a blocking or yielding gort function.
+pub(crate) enum Caller {
+    /// Destructors run by a runtime's teardown: never block, never switch.
+    Teardown,
+    /// A plain thread (or an M's scheduler loop).
+    Thread,
+    /// This goroutine.
+    Goroutine(*const G),
+}
+
+/// Classifies the caller with one call (this sits on the yield and park paths).
+#[inline(never)]
+pub(crate) fn caller() -> Caller {
+    if TEARDOWN.with(|t| t.get()) {
+        return Caller::Teardown;
     }
-    // SAFETY: a non-null CURRENT points to the MContext on this M's own stack, alive for
-    // as long as the thread runs the scheduler loop.
-    unsafe { (*ctx).curg.get() }
+    let g = CURRENT.with(|c| {
+        let ctx = c.get();
+        if ctx.is_null() {
+            return std::ptr::null();
+        }
+        // SAFETY: as in `current_g`.
+        unsafe { (*ctx).curg.get() }
+    });
+    if g.is_null() {
+        Caller::Thread
+    } else {
+        Caller::Goroutine(g)
+    }
 }
 
 /// The runtime of the goroutine running on this thread.

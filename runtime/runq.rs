@@ -91,6 +91,7 @@ impl<T> LocalQueue<T> {
     ///
     /// # Safety
     /// Only the owner of the queue may call this, from one thread at a time.
+    #[inline]
     pub(crate) unsafe fn put(&self, item: Arc<T>, next: bool, overflow: &impl Overflow<T>) -> bool {
         let mut ptr = Arc::into_raw(item) as *mut T;
         if next {
@@ -117,6 +118,8 @@ impl<T> LocalQueue<T> {
     }
 
     /// Go's `runqputslow`: moves half the ring plus `ptr` to `overflow` in one batch.
+    #[cold]
+    #[inline(never)]
     fn put_slow(&self, ptr: *mut T, h: u32, t: u32, overflow: &impl Overflow<T>) -> bool {
         let n = t.wrapping_sub(h) / 2;
         let batch: Vec<*mut T> = (0..n)

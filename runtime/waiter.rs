@@ -5,7 +5,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::context;
+use crate::context::{self, Caller};
 use crate::g::{GRef, Suspend, WaitReason, G};
 use crate::timer::{self, TimerSlot};
 
@@ -65,14 +65,11 @@ pub(crate) fn unpark_fifo(g: &GRef) {
 /// return spuriously; callers re-check their condition. During runtime teardown it
 /// returns at once. `reason` is what dumps show while it waits.
 pub(crate) fn park_current(reason: WaitReason) {
-    if context::in_teardown() {
-        return;
-    }
-    let g = context::current_g();
-    if g.is_null() {
-        std::thread::park();
-        return;
-    }
+    let g = match context::caller() {
+        Caller::Teardown => return,
+        Caller::Thread => return std::thread::park(),
+        Caller::Goroutine(g) => g,
+    };
     // SAFETY: `g` is the goroutine running this code, alive while it runs.
     let g: &G = unsafe { &*g };
     if g.state.take_token() {
@@ -129,13 +126,9 @@ pub(crate) fn park_until(deadline: Instant, reason: WaitReason) -> bool {
 
 /// Switches to the scheduler, putting the caller at the tail of its P's run queue.
 pub(crate) fn yield_current() -> bool {
-    if context::in_teardown() {
+    let Caller::Goroutine(g) = context::caller() else {
         return false;
-    }
-    let g = context::current_g();
-    if g.is_null() {
-        return false;
-    }
+    };
     // SAFETY: as in `park_current`.
     unsafe { (*(*g).yielder()).suspend(Suspend::Yield) };
     true
