@@ -71,6 +71,12 @@ pub(crate) fn current() -> *const MContext {
 /// The goroutine running on this thread, or null.
 #[inline(never)]
 pub(crate) fn current_g() -> *const G {
+    curg()
+}
+
+/// The body of `current_g`, inlined into the non-inlined accessors that need it.
+#[inline(always)]
+fn curg() -> *const G {
     CURRENT.with(|c| {
         let ctx = c.get();
         if ctx.is_null() {
@@ -98,14 +104,7 @@ pub(crate) fn caller() -> Caller {
     if TEARDOWN.with(|t| t.get()) {
         return Caller::Teardown;
     }
-    let g = CURRENT.with(|c| {
-        let ctx = c.get();
-        if ctx.is_null() {
-            return std::ptr::null();
-        }
-        // SAFETY: as in `current_g`.
-        unsafe { (*ctx).curg.get() }
-    });
+    let g = curg();
     if g.is_null() {
         Caller::Thread
     } else {
