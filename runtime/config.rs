@@ -105,6 +105,15 @@ pub struct Config {
     pub time_slice: Duration,
     /// Whether "all goroutines are asleep - deadlock!" is detected (see `gort::dump`).
     pub deadlock_detection: bool,
+    /// A goroutine running this long without a scheduling point is asked to yield at
+    /// its next one, and reported as a hog if it does not reach one (sysmon).
+    pub hog_threshold: Duration,
+    /// Whether hogs are reported on stderr (`GORT_HOGWARN`).
+    pub hog_warning: bool,
+    /// Upper bound on OS threads (Ms) of this runtime, like Go's 10,000.
+    pub max_threads: usize,
+    /// An M beyond `procs` that stays idle this long exits.
+    pub idle_thread_timeout: Duration,
 }
 
 /// Builds a [`Runtime`]. Every knob defaults to Go's behaviour.
@@ -127,6 +136,10 @@ pub struct Builder {
     spinning: Option<SpinningLimit>,
     time_slice: Option<Duration>,
     deadlock_detection: Option<bool>,
+    hog_threshold: Option<Duration>,
+    hog_warning: Option<bool>,
+    max_threads: Option<usize>,
+    idle_thread_timeout: Option<Duration>,
 }
 
 impl Builder {
@@ -212,6 +225,32 @@ impl Builder {
         self
     }
 
+    /// How long a goroutine may run without a scheduling point before sysmon asks it to
+    /// yield (and reports it as a hog if it does not); > 0. Default 10 ms.
+    pub fn hog_threshold(mut self, t: Duration) -> Self {
+        self.hog_threshold = Some(t);
+        self
+    }
+
+    /// Whether hogs get a line on stderr. Default on, or `GORT_HOGWARN` (`0` / `1`).
+    pub fn hog_warning(mut self, on: bool) -> Self {
+        self.hog_warning = Some(on);
+        self
+    }
+
+    /// Maximum OS threads (Ms), ≥ `procs` + 1. Default [`DEFAULT_MAX_THREADS`], or
+    /// `GORT_MAX_THREADS`. Beyond it, a blocked goroutine's P is not handed off.
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = Some(n);
+        self
+    }
+
+    /// How long an M beyond `procs` may stay idle before it exits; > 0. Default 10 s.
+    pub fn idle_thread_timeout(mut self, t: Duration) -> Self {
+        self.idle_thread_timeout = Some(t);
+        self
+    }
+
     /// Validates the settings and starts nothing yet: threads start on first use.
     pub fn build(self) -> Result<Runtime, ConfigError> {
         Runtime::from_config(self.config()?)
@@ -291,6 +330,31 @@ impl Builder {
         if time_slice.is_zero() {
             return Err(invalid("time_slice", "must be longer than zero".into()));
         }
+        let hog_threshold = self.hog_threshold.unwrap_or(Duration::from_millis(10));
+        if hog_threshold.is_zero() {
+            return Err(invalid("hog_threshold", "must be longer than zero".into()));
+        }
+        let hog_warning = match self.hog_warning {
+            Some(on) => on,
+            None => env_bool("GORT_HOGWARN")?.unwrap_or(true),
+        };
+        let max_threads = match self.max_threads {
+            Some(n) => n,
+            None => env_usize("GORT_MAX_THREADS")?.unwrap_or(DEFAULT_MAX_THREADS),
+        };
+        if max_threads <= procs {
+            return Err(invalid(
+                "max_threads",
+                format!("{max_threads} leaves no thread beyond the {procs} procs"),
+            ));
+        }
+        let idle_thread_timeout = self.idle_thread_timeout.unwrap_or(Duration::from_secs(10));
+        if idle_thread_timeout.is_zero() {
+            return Err(invalid(
+                "idle_thread_timeout",
+                "must be longer than zero".into(),
+            ));
+        }
         Ok(Config {
             procs,
             stack_size,
@@ -304,12 +368,18 @@ impl Builder {
             spinning: self.spinning.unwrap_or(SpinningLimit::HalfBusy),
             time_slice,
             deadlock_detection: self.deadlock_detection.unwrap_or(true),
+            hog_threshold,
+            hog_warning,
+            max_threads,
+            idle_thread_timeout,
         })
     }
 }
 
 /// Upper bound on `procs` (Go's is 1024 by default as well, for a different reason).
 pub const MAX_PROCS: usize = 1024;
+/// Default upper bound on OS threads per runtime (Go's `debug.SetMaxThreads` default).
+pub const DEFAULT_MAX_THREADS: usize = 10_000;
 /// Upper bound on a goroutine stack (1 GiB, Go's maximum stack).
 pub const MAX_STACK_SIZE: usize = 1 << 30;
 
@@ -325,6 +395,26 @@ pub(crate) fn page_size() -> usize {
     let n = if n > 0 { n as usize } else { 4096 };
     PAGE.store(n, std::sync::atomic::Ordering::Relaxed);
     n
+}
+
+fn env_bool(var: &'static str) -> Result<Option<bool>, ConfigError> {
+    match std::env::var(var) {
+        Ok(v) => match v.trim() {
+            "1" | "true" | "on" => Ok(Some(true)),
+            "0" | "false" | "off" => Ok(Some(false)),
+            _ => Err(ConfigError::Env {
+                var,
+                value: v.clone(),
+                reason: "expected 0 or 1".into(),
+            }),
+        },
+        Err(std::env::VarError::NotPresent) => Ok(None),
+        Err(std::env::VarError::NotUnicode(v)) => Err(ConfigError::Env {
+            var,
+            value: v.to_string_lossy().into_owned(),
+            reason: "not valid UTF-8".into(),
+        }),
+    }
 }
 
 fn env_usize(var: &'static str) -> Result<Option<usize>, ConfigError> {

@@ -97,6 +97,8 @@ impl Sched {
             || self.nmspinning.load(SeqCst) != 0
             || self.global_len() != 0
             || self.earliest_timer() != u64::MAX
+            || self.io_waiters()
+            || self.nsyscall.load(SeqCst) != 0
             || self.ps.iter().any(|p| !p.runq.is_empty())
             || self.live_goroutines() == 0
         {

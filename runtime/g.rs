@@ -32,6 +32,9 @@ pub(crate) enum Suspend {
     Yield,
     /// `park`: wait for an unpark (see `park.rs`).
     Park,
+    /// Back from `blocking` with no P to be had: the M queues the goroutine globally
+    /// and goes idle (Go's `exitsyscall0`).
+    Requeue,
 }
 
 pub(crate) type GCoroutine = Coroutine<(), Suspend, (), GoStack>;
@@ -73,10 +76,14 @@ pub enum WaitReason {
     Semaphore,
     /// `sync::Barrier::wait`.
     Barrier,
+    /// A socket read or accept waiting for readiness (`gort::net`).
+    IoRead,
+    /// A socket write or connect waiting for readiness (`gort::net`).
+    IoWrite,
 }
 
 impl WaitReason {
-    const ALL: [WaitReason; 16] = [
+    const ALL: [WaitReason; 18] = [
         WaitReason::None,
         WaitReason::Park,
         WaitReason::Join,
@@ -93,6 +100,8 @@ impl WaitReason {
         WaitReason::Once,
         WaitReason::Semaphore,
         WaitReason::Barrier,
+        WaitReason::IoRead,
+        WaitReason::IoWrite,
     ];
 
     pub(crate) fn from_u8(v: u8) -> WaitReason {
@@ -121,6 +130,8 @@ impl WaitReason {
             WaitReason::Once => "sync.Once.Do",
             WaitReason::Semaphore => "semacquire",
             WaitReason::Barrier => "sync.Barrier.Wait",
+            WaitReason::IoRead => "IO wait (read)",
+            WaitReason::IoWrite => "IO wait (write)",
         }
     }
 }

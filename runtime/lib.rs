@@ -86,18 +86,23 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod blocking;
 pub mod chan;
 mod config;
 mod context;
 mod dump;
+pub mod fs;
 mod g;
 mod join;
 mod loom;
 mod m;
 mod metrics;
+pub mod net;
+mod netpoll;
 mod overflow;
 mod p;
 mod park;
+mod preempt;
 mod runq;
 mod runtime;
 mod sched;
@@ -107,18 +112,21 @@ mod spawn;
 mod stack;
 mod steal;
 pub mod sync;
+mod sysmon;
 pub mod time;
 mod timer;
 mod waiter;
 
+pub use blocking::blocking;
 pub use config::{
-    Builder, Config, ConfigError, SpinningLimit, VictimOrder, DEFAULT_STACK_SIZE, MAX_PROCS,
-    MAX_STACK_SIZE,
+    Builder, Config, ConfigError, SpinningLimit, VictimOrder, DEFAULT_MAX_THREADS,
+    DEFAULT_STACK_SIZE, MAX_PROCS, MAX_STACK_SIZE,
 };
 pub use dump::{dump, RunError};
 pub use g::WaitReason;
 pub use join::{JoinHandle, ScopedJoinHandle};
 pub use metrics::{metrics, Metrics, ProcMetrics};
+pub use preempt::checkpoint;
 pub use runtime::{run, Runtime};
 pub use scope::{scope, Scope};
 pub use spawn::{

@@ -24,6 +24,7 @@ pub(crate) struct PCounters {
     pub(crate) overflows: AtomicU64,
     pub(crate) spins: AtomicU64,
     pub(crate) runnext_runs: AtomicU64,
+    pub(crate) syscall_reacquires: AtomicU64,
 }
 
 /// Adds one to a counter that only the current thread writes.
@@ -62,6 +63,9 @@ pub struct ProcMetrics {
     pub spins: u64,
     /// Goroutines run from the `runnext` slot (sharing the current time slice).
     pub runnext_runs: u64,
+    /// Goroutines back from a `blocking` call whose P had been handed off, that got this
+    /// P (Go's `exitsyscall` slow path).
+    pub syscall_reacquires: u64,
 }
 
 impl ProcMetrics {
@@ -78,6 +82,7 @@ impl ProcMetrics {
             overflows: c.overflows.load(Relaxed),
             spins: c.spins.load(Relaxed),
             runnext_runs: c.runnext_runs.load(Relaxed),
+            syscall_reacquires: c.syscall_reacquires.load(Relaxed),
         }
     }
 
@@ -93,6 +98,7 @@ impl ProcMetrics {
         self.overflows += o.overflows;
         self.spins += o.spins;
         self.runnext_runs += o.runnext_runs;
+        self.syscall_reacquires += o.syscall_reacquires;
     }
 }
 
@@ -107,8 +113,22 @@ pub struct Metrics {
     pub live_goroutines: u64,
     /// Goroutines in the global run queue.
     pub global_queue_len: usize,
-    /// OS threads (Ms) started so far.
+    /// OS threads (Ms) alive now (sysmon not counted).
     pub threads: usize,
+    /// Ms parked in the idle list (not running, not polling, not in `blocking`).
+    pub idle_threads: usize,
+    /// Goroutines inside a `blocking` call now.
+    pub in_blocking: usize,
+    /// Ps sysmon took from Ms blocked in `blocking` calls and handed to other Ms.
+    pub syscall_handoffs: u64,
+    /// Times sysmon asked a long-running goroutine to yield.
+    pub preempt_requests: u64,
+    /// Goroutines reported as hogs (ran past twice the hog threshold without yielding).
+    pub hogs: u64,
+    /// Goroutines parked waiting for socket readiness now.
+    pub io_waiters: usize,
+    /// Goroutines the netpoller made runnable.
+    pub netpoll_woken: u64,
     /// Ps without an M.
     pub idle_procs: usize,
     /// Ms currently spinning.
@@ -147,6 +167,13 @@ impl Sched {
             total,
             global_queue_len: self.global_len(),
             threads: self.thread_count(),
+            idle_threads: self.lock.lock().idle_ms.len(),
+            in_blocking: self.nsyscall.load(Relaxed),
+            syscall_handoffs: self.syscall_handoffs.load(Relaxed),
+            preempt_requests: self.preempt_requests.load(Relaxed),
+            hogs: self.hogs.load(Relaxed),
+            io_waiters: self.netpoll.get().map_or(0, |p| p.waiters()),
+            netpoll_woken: self.netpoll_woken.load(Relaxed),
             idle_procs: self.npidle.load(Relaxed),
             spinning_threads: self.nmspinning.load(Relaxed),
             stack_guard,

@@ -6,6 +6,8 @@
 //! scheduler lock (`Sched::pidleput`/`pidleget`), which orders the handoff.
 
 use std::cell::UnsafeCell;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
 
 use crossbeam_utils::CachePadded;
 
@@ -27,6 +29,69 @@ pub(crate) struct P {
     pub(crate) timers: CachePadded<Timers>,
     local: UnsafeCell<PLocal>,
     pub(crate) counters: CachePadded<PCounters>,
+    /// What sysmon watches: the running goroutine, syscalls, the preempt request.
+    pub(crate) status: CachePadded<PStatus>,
+}
+
+/// A P's state as seen from sysmon. Written by the owning M at each switch and around
+/// `blocking`; read (and the syscall word CASed) by sysmon.
+pub(crate) struct PStatus {
+    /// The goroutine running on this P (null: scheduler loop or a `blocking` call).
+    pub(crate) curg: AtomicPtr<G>,
+    /// Bumped at every switch into a goroutine: an unchanged value between two sysmon
+    /// looks means one goroutine ran all along.
+    pub(crate) run_seq: AtomicU64,
+    /// `seq << 2 | state`, state one of `SYSCALL_*`. A sequence per `blocking` call lets
+    /// the returning M's CAS fail if sysmon retook the P, even if the P has since entered
+    /// another `blocking` call on another M.
+    pub(crate) syscall: AtomicU64,
+    /// Sysmon asks the running goroutine to yield at its next scheduling point.
+    pub(crate) preempt: AtomicBool,
+}
+
+pub(crate) const SYSCALL_NONE: u64 = 0;
+pub(crate) const SYSCALL_IN: u64 = 1;
+pub(crate) const SYSCALL_RETAKEN: u64 = 2;
+
+impl PStatus {
+    /// A goroutine starts running on this P.
+    #[inline]
+    pub(crate) fn run(&self, g: *const G) {
+        self.curg.store(g as *mut G, Relaxed);
+        self.run_seq
+            .store(self.run_seq.load(Relaxed).wrapping_add(1), Relaxed);
+        if self.preempt.load(Relaxed) {
+            self.preempt.store(false, Relaxed);
+        }
+    }
+
+    /// The owner enters `blocking`: returns the word to hand to `exit_syscall`.
+    pub(crate) fn enter_syscall(&self) -> u64 {
+        self.curg.store(std::ptr::null_mut(), Relaxed);
+        let w = ((self.syscall.load(Relaxed) >> 2) + 1) << 2 | SYSCALL_IN;
+        // Release: sysmon's acquire CAS sees the P's queues as this M left them.
+        self.syscall.store(w, std::sync::atomic::Ordering::Release);
+        w
+    }
+
+    /// The M returns from `blocking`: true if the P is still its own.
+    pub(crate) fn exit_syscall(&self, w: u64) -> bool {
+        self.syscall
+            .compare_exchange(w, (w & !3) | SYSCALL_NONE, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// Sysmon takes the P from an M blocked in `w`; true if it did.
+    pub(crate) fn retake(&self, w: u64) -> bool {
+        self.syscall
+            .compare_exchange(w, (w & !3) | SYSCALL_RETAKEN, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// The state bits of a syscall word.
+    pub(crate) fn state(w: u64) -> u64 {
+        w & 3
+    }
 }
 
 /// Owner-only state of a P.
@@ -65,6 +130,12 @@ impl P {
                 goid_end: 0,
             }),
             counters: CachePadded::new(PCounters::default()),
+            status: CachePadded::new(PStatus {
+                curg: AtomicPtr::new(std::ptr::null_mut()),
+                run_seq: AtomicU64::new(0),
+                syscall: AtomicU64::new(SYSCALL_NONE),
+                preempt: AtomicBool::new(false),
+            }),
         }
     }
 

@@ -151,6 +151,8 @@ impl Runtime {
                 m.stop();
             }
         }
+        s.wake_poller();
+        s.sysmon_wake.stop();
         s.join_threads();
         // Every M has exited: this thread now owns every P and every G.
         context::set_teardown(true);
@@ -176,6 +178,7 @@ impl Runtime {
         }
         // Destructors may have woken goroutines: drain queues after the drops.
         let mut leftovers = s.drain_queues();
+        leftovers.append(&mut s.drain_poller());
         for p in s.ps.iter() {
             // SAFETY: as above, no M holds any P.
             while let Some((g, _)) = unsafe { p.runq.pop(true) } {

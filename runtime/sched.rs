@@ -34,6 +34,9 @@ pub(crate) struct Locked {
     /// The idle M sleeping until the earliest timer, and that deadline.
     pub(crate) timer_m: Option<Arc<M>>,
     pub(crate) timer_deadline: u64,
+    /// An M is blocked in the netpoller (`netpoll.rs`), until this deadline at most.
+    pub(crate) polling: bool,
+    pub(crate) poll_deadline: u64,
 }
 
 pub(crate) struct Sched {
@@ -64,6 +67,27 @@ pub(crate) struct Sched {
     /// Strides coprime to `procs`, for `VictimOrder::RandomCoprime`.
     pub(crate) coprimes: Vec<usize>,
     slice_ticks: u64,
+    /// The netpoller, created with the first socket (`netpoll.rs`).
+    pub(crate) netpoll: std::sync::OnceLock<Arc<gort_netpoll::Poller>>,
+    pub(crate) netpoll_init: Mutex<()>,
+    /// When the network was last polled (timer clock, ns): sysmon polls after 10 ms.
+    pub(crate) last_poll: AtomicU64,
+    /// Goroutines made runnable by the netpoller.
+    pub(crate) netpoll_woken: AtomicU64,
+    /// An M is blocked in the netpoller (mirror of `Locked::polling` for sysmon).
+    pub(crate) polling_now: AtomicBool,
+    /// Goroutines inside `blocking` (not parked, so no deadlock while nonzero).
+    pub(crate) nsyscall: AtomicUsize,
+    /// Live M threads, and whether the thread cap was reported.
+    pub(crate) nthreads: AtomicUsize,
+    thread_cap_warned: AtomicBool,
+    pub(crate) sysmon_wake: crate::sysmon::SysmonWake,
+    sysmon_started: std::sync::Once,
+    /// Ps sysmon took from Ms blocked in `blocking`.
+    pub(crate) syscall_handoffs: AtomicU64,
+    /// Preempt requests sysmon made, and hogs it reported.
+    pub(crate) preempt_requests: AtomicU64,
+    pub(crate) hogs: AtomicU64,
 }
 
 impl Sched {
@@ -81,6 +105,8 @@ impl Sched {
                 idle_ms: Vec::new(),
                 timer_m: None,
                 timer_deadline: u64::MAX,
+                polling: false,
+                poll_deadline: u64::MAX,
             }),
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(n),
@@ -98,6 +124,19 @@ impl Sched {
             blockers: Mutex::new(Vec::new()),
             coprimes,
             slice_ticks: gort_asm::duration_to_ticks(config.time_slice),
+            netpoll: std::sync::OnceLock::new(),
+            netpoll_init: Mutex::new(()),
+            last_poll: AtomicU64::new(0),
+            netpoll_woken: AtomicU64::new(0),
+            polling_now: AtomicBool::new(false),
+            nsyscall: AtomicUsize::new(0),
+            nthreads: AtomicUsize::new(0),
+            thread_cap_warned: AtomicBool::new(false),
+            sysmon_wake: Default::default(),
+            sysmon_started: std::sync::Once::new(),
+            syscall_handoffs: AtomicU64::new(0),
+            preempt_requests: AtomicU64::new(0),
+            hogs: AtomicU64::new(0),
             config,
         }
     }
@@ -107,7 +146,7 @@ impl Sched {
     }
 
     pub(crate) fn thread_count(&self) -> usize {
-        self.threads.lock().len()
+        self.nthreads.load(Relaxed)
     }
 
     // ----- global run queue -------------------------------------------------------
@@ -186,9 +225,13 @@ impl Sched {
         if !ctx.is_null() {
             // SAFETY: a non-null current() is this M's live context (see context.rs).
             let ctx = unsafe { &*ctx };
-            if let (true, Some(pid)) = (Arc::ptr_eq(&ctx.sched, self), ctx.p.get()) {
-                // SAFETY: this M holds `pid`.
-                unsafe { self.runqput(&self.ps[pid], g, next) };
+            if Arc::ptr_eq(&ctx.sched, self) {
+                match ctx.p.get() {
+                    // SAFETY: this M holds `pid`.
+                    Some(pid) => unsafe { self.runqput(&self.ps[pid], g, next) },
+                    // Inside `blocking`: a goroutine of ours, counted by `nsyscall`.
+                    None => self.globrunqput_batch(std::iter::once(g)),
+                }
                 self.wakep();
                 return;
             }
@@ -247,6 +290,20 @@ impl Sched {
             self.release_unstarted(pid, spinning);
             return;
         }
+        self.sysmon_started.call_once(|| self.start_sysmon());
+        if self.nthreads.fetch_add(1, SeqCst) >= self.config.max_threads {
+            self.nthreads.fetch_sub(1, SeqCst);
+            if !self.thread_cap_warned.swap(true, SeqCst) {
+                eprintln!(
+                    "gort: warning: this runtime reached its limit of {} OS threads \
+                     (Builder::max_threads / GORT_MAX_THREADS); goroutines blocked in \
+                     gort::blocking keep their Ps until they return",
+                    self.config.max_threads
+                );
+            }
+            self.release_unstarted(pid, spinning);
+            return;
+        }
         let id = self.next_mid.fetch_add(1, Relaxed);
         let m = Arc::new(M::new(id));
         let sched = self.clone();
@@ -254,12 +311,51 @@ impl Sched {
             .name(format!("gort-m{id}"))
             .spawn(move || m::m_main(sched, m, pid, spinning));
         match spawned {
-            Ok(h) => self.threads.lock().push(h),
+            Ok(h) => {
+                let mut ts = self.threads.lock();
+                ts.retain(|t| !t.is_finished()); // Ms that exited after idling
+                ts.push(h);
+            }
             Err(e) => {
+                self.nthreads.fetch_sub(1, SeqCst);
                 eprintln!("gort: warning: cannot start an OS thread for a P: {e}");
                 self.release_unstarted(pid, spinning);
             }
         }
+    }
+
+    fn start_sysmon(self: &Arc<Self>) {
+        let s = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("gort-sysmon".into())
+            .spawn(move || crate::sysmon::sysmon_main(s));
+        match spawned {
+            Ok(h) => self.threads.lock().push(h),
+            Err(e) => eprintln!(
+                "gort: warning: cannot start the sysmon thread ({e}): no blocking-call \
+                 handoff, preemption requests or hog reports"
+            ),
+        }
+    }
+
+    /// Go's `handoffp`: finds an M for P `pid`, just taken from an M blocked in
+    /// `blocking`, if there is work for it; else makes it idle.
+    pub(crate) fn handoffp(self: &Arc<Self>, pid: usize) {
+        let p = &self.ps[pid];
+        if !p.runq.is_empty() || self.global_len() > 0 || p.timers.next_when() != u64::MAX {
+            return self.startm(pid, false);
+        }
+        let spin = self.config.spinning != SpinningLimit::AtMost(0);
+        if spin
+            && self.npidle.load(SeqCst) == 0
+            && self
+                .nmspinning
+                .compare_exchange(0, 1, SeqCst, SeqCst)
+                .is_ok()
+        {
+            return self.startm(pid, true);
+        }
+        self.lock.lock().pidleput(self, pid);
     }
 
     fn release_unstarted(&self, pid: usize, spinning: bool) {
@@ -295,9 +391,13 @@ impl Sched {
     /// Called after a timer became the earliest of its P: make sure some M wakes for it.
     pub(crate) fn timer_added(self: &Arc<Self>, when: u64) {
         let l = self.lock.lock();
+        if l.polling && when < l.poll_deadline {
+            self.wake_poller();
+        }
         match &l.timer_m {
             Some(m) if when < l.timer_deadline => m.kick(),
             Some(_) => {}
+            None if l.polling => {}
             None => {
                 drop(l);
                 self.wakep();

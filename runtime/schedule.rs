@@ -6,7 +6,7 @@
 //!    first, so a busy P cannot starve it;
 //! 2. the local `runnext`, then the local ring;
 //! 3. a batch from the global queue;
-//! 4. (the netpoller, once it exists);
+//! 4. the netpoller, without blocking, when goroutines wait for I/O (`netpoll.rs`);
 //! 5. steal from other Ps, if this M may spin;
 //! 6. give the P back, re-check everything if we were spinning, and sleep.
 
@@ -57,7 +57,13 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         if s.shutdown.load(SeqCst) {
             return None;
         }
-        let pid = ctx.p.get().expect("an M in find_runnable holds a P");
+        let Some(pid) = ctx.p.get() else {
+            // Back from `blocking` without a P (its goroutine went to the global queue).
+            if !m::stopm(ctx) {
+                return None;
+            }
+            continue;
+        };
         let p = &s.ps[pid];
         if p.timers.next_when() != u64::MAX {
             p.timers.run_expired(timer::now_ns());
@@ -80,6 +86,14 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         // SAFETY: this M holds P `pid`.
         if let Some(g) = unsafe { s.globrunqget(p, 0) } {
             return Some((g, false));
+        }
+        if s.io_waiters() {
+            let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
+            if let Some(g) = gs.pop() {
+                // SAFETY: this M holds P `pid`.
+                unsafe { ctx.sched.inject(gs, Some(p)) };
+                return Some((g, false));
+            }
         }
         // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
         if s.earliest_timer() != u64::MAX && s.run_all_timers(timer::now_ns()) > 0 {
@@ -148,6 +162,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     }
     let gp = Arc::as_ptr(&g);
     ctx.curg.set(gp);
+    p.status.run(gp);
     let range = g.stack().expect("a started goroutine has a stack");
     loop {
         let co = coro.as_mut().expect("a started goroutine has a coroutine");
@@ -155,6 +170,20 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
         if range.red_zone_damaged() {
             overflow::canary_overflow(g.info(), range.size());
         }
+        // `blocking` may have moved the goroutine to another P, or left it without one.
+        let Some(pid) = ctx.p.get() else {
+            debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
+            ctx.curg.set(std::ptr::null());
+            s.globrunqput_batch(std::iter::once(g));
+            // Counted out of `blocking` only now that it is queued (`check_dead`).
+            s.nsyscall.fetch_sub(1, SeqCst);
+            s.wakep();
+            return;
+        };
+        let p = &s.ps[pid];
+        p.status
+            .curg
+            .store(std::ptr::null_mut(), std::sync::atomic::Ordering::Relaxed);
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
                 ctx.curg.set(std::ptr::null());
@@ -171,6 +200,10 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                     return;
                 }
                 // An unpark raced with the park: run the goroutine again at once.
+                p.status.run(gp);
+            }
+            CoroutineResult::Yield(Suspend::Requeue) => {
+                unreachable!("a goroutine requeued from `blocking` while its M holds a P")
             }
             CoroutineResult::Return(()) => {
                 let stack = coro.take().expect("finished coroutine").into_stack();

@@ -1,0 +1,1 @@
+//! `std::fs` for goroutines: every call runs as [`blocking`](crate::blocking) work.

@@ -1,0 +1,152 @@
+//! `UdpSocket`: `std::net::UdpSocket` with goroutine-parking sends and receives.
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::time::Duration;
+
+use gort_netpoll::Mode;
+
+use super::fd::PollFd;
+use super::tcp::fd_traits;
+use super::{each_addr, resolve};
+
+/// A UDP socket whose receives (and sends, when the buffer is full) park the goroutine.
+pub struct UdpSocket {
+    fd: PollFd,
+    inner: std::net::UdpSocket,
+}
+
+impl UdpSocket {
+    /// Binds to `addr` (resolved as blocking work).
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
+        let addrs = resolve(addr)?;
+        each_addr(&addrs, |a| {
+            UdpSocket::from_std(std::net::UdpSocket::bind(a)?)
+        })
+    }
+
+    /// Wraps a std socket (registering it when called on a goroutine).
+    pub fn from_std(inner: std::net::UdpSocket) -> io::Result<UdpSocket> {
+        let fd = PollFd::new(inner.as_fd())?;
+        Ok(UdpSocket { fd, inner })
+    }
+
+    /// Unregisters the socket and returns it in blocking mode.
+    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
+        let UdpSocket { fd, inner } = self;
+        drop(fd);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+
+    /// Sets the default peer for `send` and `recv` and filters other senders out.
+    pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
+        let addrs = resolve(addr)?;
+        each_addr(&addrs, |a| self.inner.connect(a))
+    }
+
+    /// Receives one datagram, waiting for it; returns its length and sender.
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.fd.io(Mode::Read, || self.inner.recv_from(buf))
+    }
+
+    /// Like `recv_from` without consuming the datagram.
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.fd.io(Mode::Read, || self.inner.peek_from(buf))
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.io(Mode::Read, || self.inner.recv(buf))
+    }
+
+    /// Like `recv` without consuming the datagram.
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.fd.io(Mode::Read, || self.inner.peek(buf))
+    }
+
+    /// Sends one datagram to `addr` (resolved as blocking work; the first address).
+    pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
+        let to = *resolve(addr)?.first().ok_or_else(super::no_addresses)?;
+        self.fd.io(Mode::Write, || self.inner.send_to(buf, to))
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.fd.io(Mode::Write, || self.inner.send(buf))
+    }
+
+    /// The local address.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The connected peer's address.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// A second handle on the same socket (registered separately).
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        let s = UdpSocket::from_std(self.inner.try_clone()?)?;
+        s.set_read_timeout(self.read_timeout()?)?;
+        s.set_write_timeout(self.write_timeout()?)?;
+        Ok(s)
+    }
+
+    /// Sets the receive timeout: a receive that waits longer fails with `TimedOut`.
+    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.fd.set_timeout(Mode::Read, t)?;
+        if !self.fd.is_registered() {
+            self.inner.set_read_timeout(t)?;
+        }
+        Ok(())
+    }
+
+    /// Sets the send timeout.
+    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        self.fd.set_timeout(Mode::Write, t)?;
+        if !self.fd.is_registered() {
+            self.inner.set_write_timeout(t)?;
+        }
+        Ok(())
+    }
+
+    /// The receive timeout.
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.fd.timeout(Mode::Read))
+    }
+
+    /// The send timeout.
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.fd.timeout(Mode::Write))
+    }
+
+    /// Sets `SO_BROADCAST`.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.inner.set_broadcast(on)
+    }
+
+    /// Reads `SO_BROADCAST`.
+    pub fn broadcast(&self) -> io::Result<bool> {
+        self.inner.broadcast()
+    }
+
+    /// Sets `IP_TTL`.
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Reads `IP_TTL`.
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+}
+
+fd_traits!(UdpSocket);

@@ -1,0 +1,184 @@
+//! sysmon: one thread per runtime, without a P (Go's `sysmon`). Each tick it
+//!
+//! 1. retakes Ps from Ms blocked in [`blocking`](crate::blocking) calls that have lasted
+//!    at least one tick while there is other work (or for 10 ms regardless), and hands
+//!    them to other Ms (`handoffp`);
+//! 2. asks a goroutine that has run past the hog threshold without a scheduling point to
+//!    yield at its next one (`preempt.rs`), and reports it on stderr once per episode if
+//!    it has still not reached one a threshold later;
+//! 3. polls the network if goroutines wait for I/O and nobody has polled for 10 ms (every
+//!    P busy, so no M gets to `find_runnable`'s poll).
+//!
+//! It sleeps 20 µs between ticks, doubling up to 10 ms after 50 ticks without work, as
+//! Go's does; a shutdown wakes it at once.
+
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Condvar, Mutex};
+
+use crate::metrics::add;
+use crate::p::{PStatus, SYSCALL_IN};
+use crate::sched::Sched;
+use crate::timer;
+
+const MIN_DELAY: Duration = Duration::from_micros(20);
+const MAX_DELAY: Duration = Duration::from_millis(10);
+/// A blocked call this old loses its P even when nothing else seems to need it.
+const SYSCALL_FORCE: Duration = Duration::from_millis(10);
+/// Sysmon polls the network when nobody has for this long.
+const POLL_STALE: Duration = Duration::from_millis(10);
+
+/// Wakes sysmon for shutdown.
+#[derive(Default)]
+pub(crate) struct SysmonWake {
+    stop: Mutex<bool>,
+    cv: Condvar,
+}
+
+impl SysmonWake {
+    pub(crate) fn stop(&self) {
+        *self.stop.lock() = true;
+        self.cv.notify_all();
+    }
+
+    /// Sleeps `d`; false once told to stop.
+    fn sleep(&self, d: Duration) -> bool {
+        let mut stop = self.stop.lock();
+        if !*stop {
+            self.cv.wait_for(&mut stop, d);
+        }
+        !*stop
+    }
+}
+
+/// What sysmon saw of one P at its last look.
+#[derive(Default, Clone, Copy)]
+struct Seen {
+    run_seq: u64,
+    /// When this run was first seen (its length is known to be at least now - since).
+    since: Option<Instant>,
+    asked: bool,
+    reported: bool,
+    syscall: u64,
+    syscall_since: Option<Instant>,
+}
+
+pub(crate) fn sysmon_main(s: Arc<Sched>) {
+    let mut seen = vec![Seen::default(); s.ps.len()];
+    let mut delay = MIN_DELAY;
+    let mut idle_ticks = 0u32;
+    while s.sysmon_wake.sleep(delay) {
+        if s.shutdown.load(SeqCst) {
+            break;
+        }
+        let now = Instant::now();
+        let mut worked = retake(&s, &mut seen, now);
+        watch_hogs(&s, &mut seen, now);
+        worked |= poll_if_stale(&s);
+        if worked {
+            idle_ticks = 0;
+            delay = MIN_DELAY;
+        } else {
+            idle_ticks += 1;
+            if idle_ticks > 50 {
+                delay = (delay * 2).min(MAX_DELAY);
+            }
+        }
+    }
+}
+
+/// Go's `retake` for Ps in syscalls. Returns true if it handed one off.
+fn retake(s: &Arc<Sched>, seen: &mut [Seen], now: Instant) -> bool {
+    let mut handed = false;
+    for (pid, p) in s.ps.iter().enumerate() {
+        let w = p.status.syscall.load(SeqCst);
+        let seen = &mut seen[pid];
+        if PStatus::state(w) != SYSCALL_IN {
+            seen.syscall_since = None;
+            continue;
+        }
+        if seen.syscall != w || seen.syscall_since.is_none() {
+            // A new call: give it one tick before taking its P.
+            seen.syscall = w;
+            seen.syscall_since = Some(now);
+            continue;
+        }
+        let long = seen.syscall_since.is_some_and(|t| now - t >= SYSCALL_FORCE);
+        let others_can_run = s.nmspinning.load(SeqCst) + s.npidle.load(SeqCst) > 0;
+        if p.runq.is_empty() && s.global_len() == 0 && others_can_run && !long {
+            continue; // nothing waits that an idle P or spinning M would not pick up
+        }
+        if p.status.retake(w) {
+            seen.syscall_since = None;
+            add(&s.syscall_handoffs, 1);
+            s.handoffp(pid);
+            handed = true;
+        }
+    }
+    handed
+}
+
+/// Flags goroutines running past the hog threshold; reports those that ignore the flag.
+fn watch_hogs(s: &Sched, seen: &mut [Seen], now: Instant) {
+    let threshold = s.config.hog_threshold;
+    for (pid, p) in s.ps.iter().enumerate() {
+        let seen = &mut seen[pid];
+        let g = p.status.curg.load(Relaxed);
+        let seq = p.status.run_seq.load(Relaxed);
+        if g.is_null() {
+            seen.since = None;
+            continue;
+        }
+        if seen.since.is_none() || seen.run_seq != seq {
+            *seen = Seen {
+                run_seq: seq,
+                since: Some(now),
+                ..*seen
+            };
+            seen.asked = false;
+            seen.reported = false;
+            continue;
+        }
+        let ran = now - seen.since.expect("set above");
+        if ran >= threshold && !seen.asked {
+            seen.asked = true;
+            p.status.preempt.store(true, Relaxed);
+            add(&s.preempt_requests, 1);
+        } else if ran >= 2 * threshold && !seen.reported {
+            seen.reported = true;
+            add(&s.hogs, 1);
+            if s.config.hog_warning {
+                // SAFETY: Gs are kept in `allgs` until shutdown, which stops sysmon
+                // first, so the pointer stays valid; `info_snapshot` takes the info lock
+                // that dumps from other threads also take.
+                let (id, name, site) = unsafe { (*g).info_snapshot() };
+                let name = name.map(|n| format!(" {n:?}")).unwrap_or_default();
+                eprintln!(
+                    "gort: goroutine {id}{name} (spawned at {site}) has run for {} ms \
+                     without a scheduling point; other goroutines on its P are stalled \
+                     (call gort::checkpoint() in long loops, or gort::blocking for \
+                     blocking calls)",
+                    ran.as_millis()
+                );
+            }
+        }
+    }
+}
+
+/// Polls the network if goroutines wait for I/O and nobody has polled lately.
+fn poll_if_stale(s: &Arc<Sched>) -> bool {
+    if !s.io_waiters() || s.polling_now.load(SeqCst) {
+        return false;
+    }
+    let last = s.last_poll.load(Relaxed);
+    if timer::now_ns().saturating_sub(last) < POLL_STALE.as_nanos() as u64 {
+        return false;
+    }
+    let gs = s.netpoll(Some(Duration::ZERO));
+    let found = !gs.is_empty();
+    // SAFETY: passing no P.
+    unsafe { s.inject(gs, None) };
+    found
+}
