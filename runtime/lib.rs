@@ -39,8 +39,31 @@
 //! - thread-affine FFI handles.
 //!
 //! Scheduling is cooperative: a goroutine that loops without a scheduling point keeps
-//! its P. Calling gort APIs outside a runtime gives a clear error ([`SpawnError`]) or
-//! a documented fallback ([`yield_now`] and [`park`] act on the OS thread).
+//! its P. A sysmon thread asks a goroutine that has run 10 ms to yield at its next
+//! scheduling point (call [`checkpoint`] in long loops), and reports one that does not
+//! reach one. Code that blocks its OS thread (files, C calls, name lookups) belongs in
+//! [`blocking`], which hands the P to another thread when the call lasts; [`fs`] wraps
+//! `std::fs` that way. Calling gort APIs outside a runtime gives a clear error
+//! ([`SpawnError`]) or a documented fallback ([`yield_now`] and [`park`] act on the OS
+//! thread).
+//!
+//! # Networking
+//!
+//! [`net`] has `std::net`'s types (`TcpListener`, `TcpStream`, `UdpSocket`, Unix sockets)
+//! whose calls park the goroutine on `EAGAIN` and resume it when an epoll netpoller
+//! reports the socket ready, as Go's `net` package does: a goroutine per connection, plain
+//! `read`/`write`, and `Read`/`Write` for any synchronous library.
+//!
+//! # Environment variables
+//!
+//! Read when a runtime is built (an explicit [`Builder`] setting wins); a value that
+//! cannot be parsed makes [`Builder::build`] fail with [`ConfigError::Env`] naming it.
+//!
+//! | variable | meaning | default |
+//! |---|---|---|
+//! | `GORT_PROCS` | number of Ps, like `GOMAXPROCS` (≥ 1) | usable CPUs |
+//! | `GORT_HOGWARN` | `0` silences hog reports on stderr, `1` enables them | `1` |
+//! | `GORT_MAX_THREADS` | cap on OS threads per runtime (> procs) | 10,000 |
 //!
 //! # Stacks
 //!

@@ -564,6 +564,7 @@ impl Locked {
 
     /// Go's `pidleput`.
     pub(crate) fn pidleput(&mut self, s: &Sched, pid: usize) {
+        s.ps[pid].status.curg.store(std::ptr::null_mut(), Relaxed);
         self.idle_ps.push(pid);
         s.npidle.fetch_add(1, SeqCst);
     }

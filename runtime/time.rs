@@ -24,6 +24,7 @@ use crate::waiter;
 /// });
 /// ```
 pub fn sleep(d: Duration) {
+    crate::checkpoint();
     sleep_until(Instant::now() + d);
 }
 

@@ -317,3 +317,37 @@ fn gort_calls_inside_blocking_act_as_on_a_thread() {
     });
     assert_eq!(got, 11);
 }
+
+#[test]
+fn channel_and_mutex_calls_are_scheduling_points_for_preemption() {
+    let rt = Runtime::builder()
+        .procs(1)
+        .hog_warning(false)
+        .build()
+        .unwrap();
+    let seen = rt.block_on(|| {
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let o = other_ran.clone();
+        let busy = gort::spawn(move || {
+            // Never blocks: a buffered channel it feeds itself, and an uncontended lock.
+            let (tx, rx) = gort::chan::bounded::<u64>(1);
+            let m = gort::sync::Mutex::new(0u64);
+            let t = Instant::now();
+            let mut seen = false;
+            while t.elapsed() < Duration::from_millis(50) {
+                tx.send(1).unwrap();
+                *m.lock() += rx.recv().unwrap();
+                seen |= o.load(SeqCst);
+            }
+            seen
+        });
+        let other = gort::spawn(move || other_ran.store(true, SeqCst));
+        let seen = busy.join().unwrap();
+        other.join().unwrap();
+        seen
+    });
+    assert!(
+        seen,
+        "a loop of channel and mutex calls was never preempted"
+    );
+}

@@ -2,6 +2,9 @@
 //! token. Go's `pollDesc.rg` / `wg` without the intermediate `pdWait` state: gort's park
 //! protocol already tolerates a wake that arrives before the goroutine has parked.
 
+#[cfg(loom)]
+use loom::sync::atomic::AtomicUsize;
+#[cfg(not(loom))]
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::Ordering::AcqRel;
 use std::sync::atomic::Ordering::Acquire;
@@ -36,7 +39,7 @@ pub enum Arm {
 pub(crate) struct Slot(AtomicUsize);
 
 impl Slot {
-    pub(crate) const fn new() -> Slot {
+    pub(crate) fn new() -> Slot {
         Slot(AtomicUsize::new(EMPTY))
     }
 
@@ -85,7 +88,44 @@ fn token(v: usize) -> Option<usize> {
     (v > READY).then_some(v)
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests {
+    use super::*;
+    use loom::sync::Arc;
+
+    /// A waiter arms and later disarms while the poller records an edge and a closer
+    /// clears the slot: the token is taken by exactly one party, and an edge is never
+    /// lost (either the waiter saw `Ready`, or someone took its token, or `READY` stays).
+    #[test]
+    fn loom_token_has_one_owner_and_edges_are_not_lost() {
+        loom::model(|| {
+            let s = Arc::new(Slot::new());
+            let poller = {
+                let s = s.clone();
+                loom::thread::spawn(move || s.set_ready())
+            };
+            let armed = s.arm(8);
+            let took_back = armed == Arm::Parked && s.disarm(8);
+            let polled = poller.join().unwrap();
+            let cleared = s.clear();
+            let owners = [took_back, polled == Some(8), cleared == Some(8)]
+                .iter()
+                .filter(|&&b| b)
+                .count();
+            if armed == Arm::Parked {
+                assert_eq!(owners, 1, "token owned by exactly one party");
+            } else {
+                assert_eq!(owners, 0);
+            }
+            // The edge: consumed as Ready, or it woke the waiter, or it is still there
+            // (`clear` found READY, reported as no token).
+            let edge_seen = armed == Arm::Ready || polled == Some(8);
+            assert!(edge_seen || cleared.is_none());
+        });
+    }
+}
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

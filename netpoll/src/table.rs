@@ -25,7 +25,7 @@ pub(crate) struct Desc {
 }
 
 impl Desc {
-    const fn new() -> Desc {
+    fn new() -> Desc {
         Desc {
             seq: AtomicU32::new(0),
             closing: AtomicBool::new(false),
@@ -73,7 +73,7 @@ impl Table {
                 }
                 let c = &self.chunks[i / CHUNK];
                 if c.load(Relaxed).is_null() {
-                    let chunk: Box<Chunk> = Box::new([const { Desc::new() }; CHUNK]);
+                    let chunk: Box<Chunk> = Box::new(std::array::from_fn(|_| Desc::new()));
                     // Release: `get` on another thread acquires the chunk's contents.
                     c.store(Box::into_raw(chunk), Release);
                 }

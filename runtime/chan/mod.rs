@@ -111,6 +111,7 @@ impl<T> Sender<T> {
     /// Sends `v`, parking while the channel is full (unbuffered: until a receiver takes
     /// it). Fails, handing `v` back, when every receiver is gone.
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
+        crate::checkpoint();
         self.chan
             .send(v, None)
             .map_err(|e| SendError(e.into_inner()))
@@ -167,6 +168,7 @@ impl<T> Receiver<T> {
     /// Receives a value, parking while the channel is empty. Fails once the channel is
     /// empty and every sender is gone.
     pub fn recv(&self) -> Result<T, RecvError> {
+        crate::checkpoint();
         self.chan.recv(None).map_err(|_| RecvError)
     }
 

@@ -453,6 +453,7 @@ impl<T: ?Sized> Mutex<T> {
     /// on a mutex that only a dropped goroutine could unlock.
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        crate::checkpoint();
         self.raw.lock();
         self.guard()
     }

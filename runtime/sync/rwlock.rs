@@ -130,6 +130,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Panics
     /// During runtime teardown, if only a dropped goroutine could release the lock.
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
+        crate::checkpoint();
         if !self.try_read_fast() && !self.read_slow(None) {
             unreachable!("an untimed read lock returns only when granted");
         }
@@ -165,6 +166,7 @@ impl<T: ?Sized> RwLock<T> {
     /// # Panics
     /// During runtime teardown, if only a dropped goroutine could release the lock.
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
+        crate::checkpoint();
         if !self.try_write_fast() && !self.write_slow(None) {
             unreachable!("an untimed write lock returns only when granted");
         }
