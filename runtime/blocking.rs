@@ -70,6 +70,7 @@ fn exit(ctx: &MContext, g: *const G, old: usize, word: u64) {
     ctx.curg.set(g);
     if s.ps[old].status.exit_syscall(word) {
         ctx.p.set(Some(old));
+        bump(&s.ps[old].counters.switches);
         s.ps[old].status.run(g);
         s.nsyscall.fetch_sub(1, SeqCst);
         return;
@@ -88,6 +89,7 @@ fn exit(ctx: &MContext, g: *const G, old: usize, word: u64) {
     };
     if let Some(pid) = got {
         ctx.p.set(Some(pid));
+        bump(&s.ps[pid].counters.switches);
         s.ps[pid].status.run(g);
         bump(&s.ps[pid].counters.syscall_reacquires);
         s.nsyscall.fetch_sub(1, SeqCst);

@@ -24,6 +24,9 @@ pub(crate) struct MContext {
     /// The goroutine this M is running (null on the scheduler loop).
     pub(crate) curg: Cell<*const G>,
     rng: Cell<u64>,
+    /// This thread's CPU-time clock, so sysmon can tell a goroutine that burns CPU from
+    /// one whose thread the OS has descheduled.
+    pub(crate) cpu_clock: libc::clockid_t,
 }
 
 impl MContext {
@@ -36,6 +39,7 @@ impl MContext {
             spinning: Cell::new(false),
             curg: Cell::new(std::ptr::null()),
             rng: Cell::new(seed | 1),
+            cpu_clock: thread_cpu_clock(),
         }
     }
 
@@ -49,6 +53,20 @@ impl MContext {
         x.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 }
+
+/// The calling thread's CPU-time clock id (`CLOCK_THREAD_CPUTIME_ID` is only valid for
+/// the calling thread; this one can be read from others).
+fn thread_cpu_clock() -> libc::clockid_t {
+    let mut id: libc::clockid_t = 0;
+    // SAFETY: writes one clockid_t to a live local for the calling thread.
+    if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut id) } != 0 {
+        return NO_CLOCK;
+    }
+    id
+}
+
+/// No CPU clock: sysmon then trusts wall time.
+pub(crate) const NO_CLOCK: libc::clockid_t = libc::clockid_t::MIN;
 
 thread_local! {
     static CURRENT: Cell<*const MContext> = const { Cell::new(std::ptr::null()) };

@@ -98,6 +98,8 @@ impl Sched {
             || self.global_len() != 0
             || self.earliest_timer() != u64::MAX
             || self.io_waiters()
+            || l.polling
+            || self.injecting.load(SeqCst) != 0
             || self.nsyscall.load(SeqCst) != 0
             || self.ps.iter().any(|p| !p.runq.is_empty())
             || self.live_goroutines() == 0

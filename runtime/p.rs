@@ -36,17 +36,18 @@ pub(crate) struct P {
 /// A P's state as seen from sysmon. Written by the owning M at each switch and around
 /// `blocking`; read (and the syscall word CASed) by sysmon.
 pub(crate) struct PStatus {
-    /// The goroutine running on this P (null: scheduler loop or a `blocking` call).
+    /// The goroutine running on this P (null: idle, or in a `blocking` call). Sysmon
+    /// pairs it with `counters.switches`: an unchanged count between two looks means
+    /// one goroutine ran all along.
     pub(crate) curg: AtomicPtr<G>,
-    /// Bumped at every switch into a goroutine: an unchanged value between two sysmon
-    /// looks means one goroutine ran all along.
-    pub(crate) run_seq: AtomicU64,
     /// `seq << 2 | state`, state one of `SYSCALL_*`. A sequence per `blocking` call lets
     /// the returning M's CAS fail if sysmon retook the P, even if the P has since entered
     /// another `blocking` call on another M.
     pub(crate) syscall: AtomicU64,
     /// Sysmon asks the running goroutine to yield at its next scheduling point.
     pub(crate) preempt: AtomicBool,
+    /// CPU-time clock of the M holding this P (`context.rs`), for hog reports.
+    pub(crate) cpu_clock: std::sync::atomic::AtomicI32,
 }
 
 pub(crate) const SYSCALL_NONE: u64 = 0;
@@ -54,12 +55,10 @@ pub(crate) const SYSCALL_IN: u64 = 1;
 pub(crate) const SYSCALL_RETAKEN: u64 = 2;
 
 impl PStatus {
-    /// A goroutine starts running on this P.
+    /// A goroutine starts running on this P (the caller counts the switch).
     #[inline]
     pub(crate) fn run(&self, g: *const G) {
         self.curg.store(g as *mut G, Relaxed);
-        self.run_seq
-            .store(self.run_seq.load(Relaxed).wrapping_add(1), Relaxed);
         if self.preempt.load(Relaxed) {
             self.preempt.store(false, Relaxed);
         }
@@ -132,7 +131,7 @@ impl P {
             counters: CachePadded::new(PCounters::default()),
             status: CachePadded::new(PStatus {
                 curg: AtomicPtr::new(std::ptr::null_mut()),
-                run_seq: AtomicU64::new(0),
+                cpu_clock: std::sync::atomic::AtomicI32::new(crate::context::NO_CLOCK),
                 syscall: AtomicU64::new(SYSCALL_NONE),
                 preempt: AtomicBool::new(false),
             }),

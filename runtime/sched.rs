@@ -76,6 +76,9 @@ pub(crate) struct Sched {
     pub(crate) netpoll_woken: AtomicU64,
     /// An M is blocked in the netpoller (mirror of `Locked::polling` for sysmon).
     pub(crate) polling_now: AtomicBool,
+    /// Sysmon is between taking goroutines from the poller and queueing them (they are
+    /// in no queue and not counted as I/O waiters: no deadlock while nonzero).
+    pub(crate) injecting: AtomicUsize,
     /// Goroutines inside `blocking` (not parked, so no deadlock while nonzero).
     pub(crate) nsyscall: AtomicUsize,
     /// Live M threads, and whether the thread cap was reported.
@@ -130,6 +133,7 @@ impl Sched {
             netpoll_woken: AtomicU64::new(0),
             polling_now: AtomicBool::new(false),
             nsyscall: AtomicUsize::new(0),
+            injecting: AtomicUsize::new(0),
             nthreads: AtomicUsize::new(0),
             thread_cap_warned: AtomicBool::new(false),
             sysmon_wake: Default::default(),

@@ -10,7 +10,7 @@
 //! 5. steal from other Ps, if this M may spin;
 //! 6. give the P back, re-check everything if we were spinning, and sleep.
 
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use corosensei::{Coroutine, CoroutineResult};
@@ -163,6 +163,9 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let gp = Arc::as_ptr(&g);
     ctx.curg.set(gp);
     p.status.run(gp);
+    if p.status.cpu_clock.load(Relaxed) != ctx.cpu_clock {
+        p.status.cpu_clock.store(ctx.cpu_clock, Relaxed);
+    }
     let range = g.stack().expect("a started goroutine has a stack");
     loop {
         let co = coro.as_mut().expect("a started goroutine has a coroutine");
@@ -171,19 +174,23 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             overflow::canary_overflow(g.info(), range.size());
         }
         // `blocking` may have moved the goroutine to another P, or left it without one.
-        let Some(pid) = ctx.p.get() else {
-            debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
-            ctx.curg.set(std::ptr::null());
-            s.globrunqput_batch(std::iter::once(g));
-            // Counted out of `blocking` only now that it is queued (`check_dead`).
-            s.nsyscall.fetch_sub(1, SeqCst);
-            s.wakep();
-            return;
+        let p = if ctx.p.get() == Some(pid) {
+            p
+        } else {
+            let Some(now) = ctx.p.get() else {
+                debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
+                ctx.curg.set(std::ptr::null());
+                s.globrunqput_batch(std::iter::once(g));
+                // Counted out of `blocking` only now that it is queued (`check_dead`).
+                s.nsyscall.fetch_sub(1, SeqCst);
+                s.wakep();
+                return;
+            };
+            &s.ps[now]
         };
-        let p = &s.ps[pid];
-        p.status
-            .curg
-            .store(std::ptr::null_mut(), std::sync::atomic::Ordering::Relaxed);
+        // `p.status.curg` keeps pointing at `g` until the next `run` or until the P goes
+        // idle (`pidleput`): one store less per switch. Sysmon only acts on a run that
+        // lasts, and an M without a goroutine soon runs another one or idles its P.
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
                 ctx.curg.set(std::ptr::null());

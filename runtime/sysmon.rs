@@ -10,7 +10,8 @@
 //!    P busy, so no M gets to `find_runnable`'s poll).
 //!
 //! It sleeps 20 µs between ticks, doubling up to 10 ms after 50 ticks without work, as
-//! Go's does; a shutdown wakes it at once.
+//! Go's does; a shutdown wakes it at once. A run is one value of a P's switch counter with
+//! a goroutine on it (`p.rs`).
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
@@ -63,6 +64,33 @@ struct Seen {
     reported: bool,
     syscall: u64,
     syscall_since: Option<Instant>,
+    /// CPU time of the P's thread when it was asked to yield.
+    cpu_at_ask: Option<Duration>,
+}
+
+/// Whether the goroutine burned a whole `threshold` of CPU since it was asked to yield:
+/// wall time alone would also count time its thread spent descheduled by the OS.
+fn burned(p: &crate::p::P, seen: &Seen, threshold: Duration) -> bool {
+    match (seen.cpu_at_ask, cpu_time(p.status.cpu_clock.load(Relaxed))) {
+        (Some(then), Some(now)) => now.saturating_sub(then) >= threshold,
+        _ => true, // no CPU clock: trust wall time
+    }
+}
+
+/// CPU time consumed by the thread of `clock` (`None` if unknown, or the thread exited).
+fn cpu_time(clock: libc::clockid_t) -> Option<Duration> {
+    if clock == crate::context::NO_CLOCK {
+        return None;
+    }
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec to a live local.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        return None;
+    }
+    Some(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 pub(crate) fn sysmon_main(s: Arc<Sched>) {
@@ -126,7 +154,7 @@ fn watch_hogs(s: &Sched, seen: &mut [Seen], now: Instant) {
     for (pid, p) in s.ps.iter().enumerate() {
         let seen = &mut seen[pid];
         let g = p.status.curg.load(Relaxed);
-        let seq = p.status.run_seq.load(Relaxed);
+        let seq = p.counters.switches.load(Relaxed);
         if g.is_null() {
             seen.since = None;
             continue;
@@ -144,9 +172,10 @@ fn watch_hogs(s: &Sched, seen: &mut [Seen], now: Instant) {
         let ran = now - seen.since.expect("set above");
         if ran >= threshold && !seen.asked {
             seen.asked = true;
+            seen.cpu_at_ask = cpu_time(p.status.cpu_clock.load(Relaxed));
             p.status.preempt.store(true, Relaxed);
             add(&s.preempt_requests, 1);
-        } else if ran >= 2 * threshold && !seen.reported {
+        } else if ran >= 2 * threshold && !seen.reported && burned(p, seen, threshold) {
             seen.reported = true;
             add(&s.hogs, 1);
             if s.config.hog_warning {
@@ -176,9 +205,11 @@ fn poll_if_stale(s: &Arc<Sched>) -> bool {
     if timer::now_ns().saturating_sub(last) < POLL_STALE.as_nanos() as u64 {
         return false;
     }
+    s.injecting.fetch_add(1, SeqCst);
     let gs = s.netpoll(Some(Duration::ZERO));
     let found = !gs.is_empty();
     // SAFETY: passing no P.
     unsafe { s.inject(gs, None) };
+    s.injecting.fetch_sub(1, SeqCst);
     found
 }

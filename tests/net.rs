@@ -468,3 +468,49 @@ fn try_clone_and_std_conversions() {
         assert_eq!(&b, b"z");
     });
 }
+
+#[test]
+fn goroutines_woken_by_the_poller_are_never_taken_for_a_deadlock() {
+    // Clients on plain threads: every wake of the server goroutines comes from the
+    // netpoller (poll M, find_runnable or sysmon), while idle Ms keep running the
+    // deadlock check. A woken goroutine in flight to a queue must not look dead.
+    let rt = rt(2);
+    let r = rt.try_block_on(move || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let clients = std::thread::spawn(move || {
+            let ts: Vec<_> = (0..8)
+                .map(|_| {
+                    std::thread::spawn(move || {
+                        let mut c = std::net::TcpStream::connect(addr).unwrap();
+                        for i in 0..300u32 {
+                            c.write_all(&i.to_le_bytes()).unwrap();
+                            let mut b = [0u8; 4];
+                            c.read_exact(&mut b).unwrap();
+                            assert_eq!(u32::from_le_bytes(b), i);
+                        }
+                    })
+                })
+                .collect();
+            for t in ts {
+                t.join().unwrap();
+            }
+        });
+        let conns: Vec<_> = (0..8)
+            .map(|_| {
+                let (mut s, _) = l.accept().unwrap();
+                gort::spawn(move || {
+                    let mut b = [0u8; 4];
+                    while s.read_exact(&mut b).is_ok() {
+                        s.write_all(&b).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for c in conns {
+            c.join().unwrap();
+        }
+        gort::blocking(|| clients.join().unwrap());
+    });
+    assert!(r.is_ok(), "{:?}", r.err());
+}
