@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # gort vs Go, side by side, on the scheduler benchmarks of benches/sched.rs, the channel
-# benchmarks of benches/chan.rs (names chan_*) and benches/go/main.go (same workloads,
-# same output line format).
+# benchmarks of benches/chan.rs (names chan_*), the blocking and file benchmarks of
+# benches/blocking.rs (names blocking_*, files_*, stdfs_*) and benches/go (same
+# workloads, same output line format). blocking_* and stdfs_* are gort-only (no Go row).
 #
 #   benches/compare.sh [NAME...]             # table of medians, gort/go ratio
-#   benches/compare.sh callgrind             # instructions per yield (valgrind)
+#   benches/compare.sh callgrind             # instructions per yield and per blocking call
 #   benches/compare.sh perf NAME             # perf profile of one gort benchmark
 #
 # Environment:
@@ -24,7 +25,7 @@ ROUNDS=${ROUNDS:-3}
 PROCS=${PROCS:-2}
 LIMIT=${LIMIT:-300}
 ALL=(spawn_join_batch spawn_join_seq yield_pair yield_alone skynet
-    chan_pingpong_p1 chan_pingpong_p2 chan_mpmc)
+    chan_pingpong_p1 chan_pingpong_p2 chan_mpmc files_1000_4k files_1000_64k)
 OUT="$ROOT/target/compare"
 mkdir -p "$OUT"
 
@@ -62,18 +63,35 @@ build() {
     GORT_CHAN=$(cd "$ROOT" && cargo bench --bench chan --no-run --message-format=json 2>/dev/null |
         grep -o '"executable":"[^"]*"' | tail -n1 | cut -d'"' -f4)
     [ -x "$GORT_CHAN" ] || { log "cannot find the chan bench binary"; exit 1; }
+    GORT_BLOCKING=$(cd "$ROOT" && cargo bench --bench blocking --no-run --message-format=json 2>/dev/null |
+        grep -o '"executable":"[^"]*"' | tail -n1 | cut -d'"' -f4)
+    [ -x "$GORT_BLOCKING" ] || { log "cannot find the blocking bench binary"; exit 1; }
     log "building Go benchmarks"
     GOBIN_OUT="$OUT/gobench"
     (cd "$ROOT/benches/go" && "$GO" build -o "$GOBIN_OUT" .)
 }
 
 runs_arg() { if [ -n "${RUNS:-}" ]; then echo "--runs $RUNS"; fi; }
-procs_arg() { if [ "$1" = "$GORT" ] || [ "$1" = "${GORT_CHAN:-}" ]; then echo "--procs $PROCS"; fi; }
+procs_arg() {
+    case $1 in "$GORT" | "${GORT_CHAN:-}" | "${GORT_BLOCKING:-}") echo "--procs $PROCS" ;; esac
+}
+
+# The gort binary that has benchmark $1.
+gort_bin() {
+    case $1 in
+        chan_*) echo "$GORT_CHAN" ;;
+        blocking_* | files_* | stdfs_*) echo "$GORT_BLOCKING" ;;
+        *) echo "$GORT" ;;
+    esac
+}
+
+# Benchmarks without a Go counterpart.
+gort_only() { case $1 in blocking_* | stdfs_*) return 0 ;; *) return 1 ;; esac; }
 
 # One invocation; prints "median unit min" of the line for benchmark $2.
 one() {
     local bin=$1 name=$2 line
-    if [ "$bin" = "$GORT" ] && [[ $name == chan_* ]]; then bin=$GORT_CHAN; fi
+    if [ "$bin" = "$GORT" ]; then bin=$(gort_bin "$name"); fi
     # shellcheck disable=SC2046
     line=$(GOMAXPROCS=$PROCS timeout "$LIMIT" "$bin" $(procs_arg "$bin") $(runs_arg) "$name" | awk -v n="$name" '$1 == n')
     [ -n "$line" ] || { log "$bin $name: no result"; echo "NaN ? NaN"; return; }
@@ -95,18 +113,23 @@ compare() {
             read -r v unit lo < <(one "$GORT" "$name")
             g+=("$v") gl+=("$lo")
             log "$name round $r: gort $v $unit (min $lo)"
+            gort_only "$name" && continue
             read -r v unit lo < <(one "$GOBIN_OUT" "$name")
             o+=("$v") ol+=("$lo")
             log "$name round $r: go   $v $unit (min $lo)"
         done
-        local gm om gb ob
+        local gm gb om=- ob=-
         gm=$(printf '%s\n' "${g[@]}" | median)
-        om=$(printf '%s\n' "${o[@]}" | median)
         gb=$(printf '%s\n' "${gl[@]}" | sort -g | head -n1)
-        ob=$(printf '%s\n' "${ol[@]}" | sort -g | head -n1)
-        awk -v n="$name" -v u="$unit" -v a="$gm" -v b="$om" -v c="$gb" -v d="$ob" \
-            'BEGIN {printf "%-18s %-9s %10.1f %10.1f %8.2f | %10.1f %10.1f %8.2f\n",
-                    n, u, a, b, (b > 0 ? a / b : 0), c, d, (d > 0 ? c / d : 0)}' >>"$table"
+        if [ ${#o[@]} -gt 0 ]; then
+            om=$(printf '%s\n' "${o[@]}" | median)
+            ob=$(printf '%s\n' "${ol[@]}" | sort -g | head -n1)
+        fi
+        awk -v n="$name" -v u="$unit" -v a="$gm" -v b="$om" -v c="$gb" -v d="$ob" '
+            function num(x) { return x == "-" ? sprintf("%10s", "-") : sprintf("%10.1f", x) }
+            function ratio(x, y) { return y == "-" || y <= 0 ? sprintf("%8s", "-") : sprintf("%8.2f", x / y) }
+            BEGIN {printf "%-18s %-9s %s %s %s | %s %s %s\n",
+                   n, u, num(a), num(b), ratio(a, b), num(c), num(d), ratio(c, d)}' >>"$table"
     done
     echo
     echo "gort procs=$PROCS vs Go GOMAXPROCS=$PROCS (yield_*: 1 P in both)"
@@ -124,7 +147,7 @@ ensure_tool() { # ensure_tool BINARY DEBIAN_PACKAGE
 callgrind_ir() {
     local name=$1 n=$2 f="$OUT/callgrind.out.$1.$2"
     timeout "$LIMIT" valgrind --tool=callgrind --callgrind-out-file="$f" \
-        "$GORT" --runs 1 --warmup 0 --iters "$n" "$name" >/dev/null 2>"$f.log"
+        "$(gort_bin "$name")" --runs 1 --warmup 0 --iters "$n" "$name" >/dev/null 2>"$f.log"
     awk '/^(summary|totals):/ {print $2; exit}' "$f"
 }
 
@@ -134,7 +157,7 @@ callgrind() {
     # The difference of two runs cancels start-up and shutdown costs.
     local n1=20000 n2=120000
     echo
-    echo "callgrind: instructions per yield (difference of $n1 and $n2 iterations)"
+    echo "callgrind: instructions per yield and per blocking call (difference of $n1 and $n2 iterations)"
     for spec in yield_alone:1 yield_pair:2; do
         local name=${spec%:*} per=${spec#*:} a b
         a=$(callgrind_ir "$name" $n1)
@@ -142,7 +165,16 @@ callgrind() {
         awk -v n="$name" -v a="$a" -v b="$b" -v d=$(((n2 - n1) * per)) \
             'BEGIN {printf "%-18s %8.1f instructions/yield\n", n, (b - a) / d}'
     done
-    echo "(annotate: callgrind_annotate $OUT/callgrind.out.yield_pair.$n2 | head -40)"
+    # blocking_baseline is the same loop without the call: the difference is the call.
+    local each=()
+    for name in blocking_fast blocking_baseline; do
+        a=$(callgrind_ir "$name" $n1)
+        b=$(callgrind_ir "$name" $n2)
+        each+=("$(awk -v a="$a" -v b="$b" -v d=$((n2 - n1)) 'BEGIN {print (b - a) / d}')")
+    done
+    awk -v f="${each[0]}" -v z="${each[1]}" 'BEGIN {printf "%-18s %8.1f instructions/call (%.1f, minus %.1f for the bare loop)\n",
+        "blocking_fast", f - z, f, z}'
+    echo "(annotate: callgrind_annotate $OUT/callgrind.out.yield_pair.$n2 | head -40; the same for blocking_fast)"
 }
 
 perf_profile() {
@@ -150,7 +182,7 @@ perf_profile() {
     ensure_tool perf linux-perf
     build
     local f="$OUT/perf.$name.data"
-    timeout "$LIMIT" perf record -q -g -o "$f" "$GORT" "$name"
+    timeout "$LIMIT" perf record -q -g -o "$f" "$(gort_bin "$name")" "$name"
     perf report -i "$f" --no-children --percent-limit 1.5 --stdio 2>/dev/null | grep -v '^$' | head -80
 }
 

@@ -70,8 +70,12 @@ fn exit(ctx: &MContext, g: *const G, old: usize, word: u64) {
     ctx.curg.set(g);
     if s.ps[old].status.exit_syscall(word) {
         ctx.p.set(Some(old));
-        bump(&s.ps[old].counters.switches);
-        s.ps[old].status.run(g);
+        // The same run goes on (no switch counted, the preempt request kept), so a loop
+        // of short calls is still preempted like any other long run.
+        s.ps[old]
+            .status
+            .curg
+            .store(g as *mut G, std::sync::atomic::Ordering::Relaxed);
         s.nsyscall.fetch_sub(1, SeqCst);
         return;
     }

@@ -156,7 +156,12 @@ fn watch_hogs(s: &Sched, seen: &mut [Seen], now: Instant) {
         let g = p.status.curg.load(Relaxed);
         let seq = p.counters.switches.load(Relaxed);
         if g.is_null() {
-            seen.since = None;
+            // Idle; or inside `blocking`, where the run goes on once the call returns on
+            // the same P (the switch count tells) and only the P's handoff is sysmon's
+            // business meanwhile.
+            if PStatus::state(p.status.syscall.load(Relaxed)) != SYSCALL_IN {
+                seen.since = None;
+            }
             continue;
         }
         if seen.since.is_none() || seen.run_seq != seq {

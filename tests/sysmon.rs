@@ -351,3 +351,31 @@ fn channel_and_mutex_calls_are_scheduling_points_for_preemption() {
         "a loop of channel and mutex calls was never preempted"
     );
 }
+
+#[test]
+fn a_loop_of_short_blocking_calls_is_still_preempted() {
+    let rt = Runtime::builder()
+        .procs(1)
+        .hog_warning(false)
+        .build()
+        .unwrap();
+    let seen = rt.block_on(|| {
+        let other_ran = Arc::new(AtomicBool::new(false));
+        let o = other_ran.clone();
+        let busy = gort::spawn(move || {
+            let t = Instant::now();
+            let mut seen = false;
+            while t.elapsed() < Duration::from_millis(100) && !seen {
+                gort::blocking(|| std::hint::black_box(0));
+                gort::checkpoint();
+                seen |= o.load(SeqCst);
+            }
+            seen
+        });
+        let other = gort::spawn(move || other_ran.store(true, SeqCst));
+        let seen = busy.join().unwrap();
+        other.join().unwrap();
+        seen
+    });
+    assert!(seen, "short blocking calls hid a long run from sysmon");
+}

@@ -1,5 +1,6 @@
 // Command gobench runs the Go equivalents of gort's scheduler benchmarks
-// (benches/sched.rs) and prints the same line format:
+// (benches/sched.rs, benches/chan.rs, and the file reads of benches/blocking.rs) and
+// prints the same line format:
 //
 //	spawn_join_batch        123.4 ns/op    iters=100000 runs=9 min=120.1 max=131.0
 //
@@ -41,6 +42,9 @@ var benches = []bench{
 	{"chan_pingpong_p1", 1, 1_000_000, 9, "ns/rtt", 1, chanPingPong},
 	{"chan_pingpong_p2", 2, 1_000_000, 9, "ns/rtt", 1, chanPingPong},
 	{"chan_mpmc", 0, 2_000_000, 9, "ns/msg", 1, chanMPMC},
+	// File reads (benches/blocking.rs, files.go): iters goroutines, one file each.
+	{"files_1000_4k", 0, 1000, 9, "ms", 1, readFiles(4 << 10)},
+	{"files_1000_64k", 0, 1000, 9, "ms", 1, readFiles(64 << 10)},
 }
 
 // chanPingPong bounces a counter between two goroutines over two unbuffered channels.
@@ -244,6 +248,7 @@ func main() {
 	iters := flag.Int("iters", 0, "iterations per run (0: the benchmark's default)")
 	warmup := flag.Int("warmup", 1, "warm-up runs")
 	flag.Parse()
+	defer removeBenchFiles()
 	any := false
 	for _, b := range benches {
 		ok := flag.NArg() == 0
