@@ -1,0 +1,3 @@
+module gort/benches/go/net
+
+go 1.22
