@@ -33,7 +33,9 @@ use crate::metrics::bump;
 /// one. The fast path (no handoff) costs a few atomic operations.
 ///
 /// On a plain thread, or outside a runtime, `f` simply runs. A panic in `f` propagates
-/// to the caller after the goroutine is back on a P.
+/// to the caller after the goroutine is back on a P. Dropping the runtime waits for
+/// calls in progress to return (their goroutine's stack is in use until then), so a call
+/// that may block forever should carry its own timeout.
 ///
 /// ```
 /// let n = gort::run(|| gort::blocking(|| std::fs::read_dir(".").map(|d| d.count())));
