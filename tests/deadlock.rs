@@ -94,8 +94,10 @@ fn detection_can_be_turned_off_and_is_off_once_plain_threads_wake_goroutines() {
     let (tx, rx) = mpsc::channel::<gort::Goroutine>();
     let flag = Arc::new(AtomicBool::new(false));
     let (rt2, f2) = (rt.clone(), flag.clone());
+    let (driving_tx, driving_rx) = mpsc::channel::<()>();
     let helper = std::thread::spawn(move || {
         rt2.spawn(|| ()).join().unwrap(); // this thread now drives the runtime
+        driving_tx.send(()).unwrap();
         let g = rx.recv().unwrap();
         // Let the goroutines park first; dump() shows when they have.
         while !rt2.dump().contains("[park]") {
@@ -104,6 +106,8 @@ fn detection_can_be_turned_off_and_is_off_once_plain_threads_wake_goroutines() {
         f2.store(true, Release);
         g.unpark();
     });
+    // Only once it has: before that, a parked main goroutine is a deadlock.
+    driving_rx.recv().unwrap();
     let r = rt.try_block_on(move || {
         tx.send(gort::current()).unwrap();
         while !flag.load(Acquire) {
