@@ -255,3 +255,55 @@ pub(crate) fn set_nonblocking(fd: RawFd, on: bool) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// The timeout, clone and error accessors every connected socket type shares (`$t` has
+/// `fd: PollFd` and a std `inner` with the same methods).
+macro_rules! socket_options {
+    ($t:ident) => {
+        impl $t {
+            /// A second handle on the same socket, registered separately, with the same
+            /// timeouts.
+            pub fn try_clone(&self) -> std::io::Result<$t> {
+                let s = $t::from_std(self.inner.try_clone()?)?;
+                s.set_read_timeout(self.read_timeout()?)?;
+                s.set_write_timeout(self.write_timeout()?)?;
+                Ok(s)
+            }
+
+            /// Sets the read timeout: a read that waits longer fails with `TimedOut`.
+            /// `Some(Duration::ZERO)` is an `InvalidInput` error, as in std.
+            pub fn set_read_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.fd.set_timeout(gort_netpoll::Mode::Read, t)?;
+                if !self.fd.is_registered() {
+                    self.inner.set_read_timeout(t)?;
+                }
+                Ok(())
+            }
+
+            /// Sets the write timeout: a write that waits longer fails with `TimedOut`.
+            pub fn set_write_timeout(&self, t: Option<std::time::Duration>) -> std::io::Result<()> {
+                self.fd.set_timeout(gort_netpoll::Mode::Write, t)?;
+                if !self.fd.is_registered() {
+                    self.inner.set_write_timeout(t)?;
+                }
+                Ok(())
+            }
+
+            /// The read timeout.
+            pub fn read_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.fd.timeout(gort_netpoll::Mode::Read))
+            }
+
+            /// The write timeout.
+            pub fn write_timeout(&self) -> std::io::Result<Option<std::time::Duration>> {
+                Ok(self.fd.timeout(gort_netpoll::Mode::Write))
+            }
+
+            /// Takes the pending socket error (`SO_ERROR`).
+            pub fn take_error(&self) -> std::io::Result<Option<std::io::Error>> {
+                self.inner.take_error()
+            }
+        }
+    };
+}
+pub(crate) use socket_options;

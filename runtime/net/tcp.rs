@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use gort_netpoll::Mode;
 
-use super::fd::PollFd;
+use super::fd::{socket_options, PollFd};
 use super::{each_addr, resolve, sys};
 use crate::context;
 
@@ -199,53 +199,13 @@ impl TcpStream {
         self.inner.ttl()
     }
 
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.take_error()
-    }
-
-    /// A second handle on the same connection (registered separately).
-    pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let s = TcpStream::from_std(self.inner.try_clone()?)?;
-        s.set_read_timeout(self.read_timeout()?)?;
-        s.set_write_timeout(self.write_timeout()?)?;
-        Ok(s)
-    }
-
-    /// Sets the read timeout: a read that waits longer fails with `TimedOut`.
-    /// `Some(Duration::ZERO)` is an `InvalidInput` error, as in std.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.fd.set_timeout(Mode::Read, t)?;
-        if !self.fd.is_registered() {
-            self.inner.set_read_timeout(t)?;
-        }
-        Ok(())
-    }
-
-    /// Sets the write timeout: a write that waits longer fails with `TimedOut`.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.fd.set_timeout(Mode::Write, t)?;
-        if !self.fd.is_registered() {
-            self.inner.set_write_timeout(t)?;
-        }
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.fd.timeout(Mode::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.fd.timeout(Mode::Write))
-    }
-
     /// Reads without consuming, waiting for data like `read`.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || self.inner.peek(buf))
     }
 }
+
+socket_options!(TcpStream);
 
 /// The connect of one address: non-blocking on a goroutine, std's on a plain thread.
 fn connect_one(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {

@@ -3,11 +3,10 @@
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
-use std::time::Duration;
 
 use gort_netpoll::Mode;
 
-use super::fd::PollFd;
+use super::fd::{socket_options, PollFd};
 use super::tcp::fd_traits;
 use super::{each_addr, resolve};
 
@@ -87,42 +86,6 @@ impl UdpSocket {
         self.inner.peer_addr()
     }
 
-    /// A second handle on the same socket (registered separately).
-    pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        let s = UdpSocket::from_std(self.inner.try_clone()?)?;
-        s.set_read_timeout(self.read_timeout()?)?;
-        s.set_write_timeout(self.write_timeout()?)?;
-        Ok(s)
-    }
-
-    /// Sets the receive timeout: a receive that waits longer fails with `TimedOut`.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.fd.set_timeout(Mode::Read, t)?;
-        if !self.fd.is_registered() {
-            self.inner.set_read_timeout(t)?;
-        }
-        Ok(())
-    }
-
-    /// Sets the send timeout.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.fd.set_timeout(Mode::Write, t)?;
-        if !self.fd.is_registered() {
-            self.inner.set_write_timeout(t)?;
-        }
-        Ok(())
-    }
-
-    /// The receive timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.fd.timeout(Mode::Read))
-    }
-
-    /// The send timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.fd.timeout(Mode::Write))
-    }
-
     /// Sets `SO_BROADCAST`.
     pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
         self.inner.set_broadcast(on)
@@ -142,11 +105,8 @@ impl UdpSocket {
     pub fn ttl(&self) -> io::Result<u32> {
         self.inner.ttl()
     }
-
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.take_error()
-    }
 }
+
+socket_options!(UdpSocket);
 
 fd_traits!(UdpSocket);

@@ -5,11 +5,10 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use gort_netpoll::Mode;
 
-use super::fd::PollFd;
+use super::fd::{socket_options, PollFd};
 use super::tcp::fd_traits;
 
 /// A Unix-domain stream listener.
@@ -131,48 +130,9 @@ impl UnixStream {
         }
         Ok(())
     }
-
-    /// A second handle on the same connection (registered separately).
-    pub fn try_clone(&self) -> io::Result<UnixStream> {
-        let s = UnixStream::from_std(self.inner.try_clone()?)?;
-        s.set_read_timeout(self.read_timeout()?)?;
-        s.set_write_timeout(self.write_timeout()?)?;
-        Ok(s)
-    }
-
-    /// Sets the read timeout: a read that waits longer fails with `TimedOut`.
-    pub fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.fd.set_timeout(Mode::Read, t)?;
-        if !self.fd.is_registered() {
-            self.inner.set_read_timeout(t)?;
-        }
-        Ok(())
-    }
-
-    /// Sets the write timeout.
-    pub fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
-        self.fd.set_timeout(Mode::Write, t)?;
-        if !self.fd.is_registered() {
-            self.inner.set_write_timeout(t)?;
-        }
-        Ok(())
-    }
-
-    /// The read timeout.
-    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.fd.timeout(Mode::Read))
-    }
-
-    /// The write timeout.
-    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.fd.timeout(Mode::Write))
-    }
-
-    /// Takes the pending socket error (`SO_ERROR`).
-    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
-        self.inner.take_error()
-    }
 }
+
+socket_options!(UnixStream);
 
 /// `send(2)` with `MSG_NOSIGNAL`: a write to a closed peer is `BrokenPipe`, never a
 /// SIGPIPE (std's Unix-socket write uses `write(2)`).
