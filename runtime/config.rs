@@ -114,6 +114,13 @@ pub struct Config {
     pub max_threads: usize,
     /// An M beyond `procs` that stays idle this long exits.
     pub idle_thread_timeout: Duration,
+    /// Print a Go-style `SCHED` line to stderr at this period (`GORT_SCHEDTRACE=<ms>`).
+    pub schedtrace: Option<Duration>,
+    /// With `schedtrace`, also a line per P, M and goroutine (`GORT_SCHEDDETAIL=1`).
+    pub scheddetail: bool,
+    /// SIGQUIT prints a goroutine dump to stderr instead of ending the process
+    /// (`GORT_SIGQUIT=dump`).
+    pub sigquit_dump: bool,
 }
 
 /// Builds a [`Runtime`]. Every knob defaults to Go's behaviour.
@@ -140,6 +147,9 @@ pub struct Builder {
     hog_warning: Option<bool>,
     max_threads: Option<usize>,
     idle_thread_timeout: Option<Duration>,
+    schedtrace: Option<Duration>,
+    scheddetail: Option<bool>,
+    sigquit_dump: Option<bool>,
 }
 
 impl Builder {
@@ -251,6 +261,27 @@ impl Builder {
         self
     }
 
+    /// Prints a scheduler summary line to stderr every `period`, in Go's `schedtrace`
+    /// format; > 0. Default off, or `GORT_SCHEDTRACE=<ms>`.
+    pub fn schedtrace(mut self, period: Duration) -> Self {
+        self.schedtrace = Some(period);
+        self
+    }
+
+    /// With [`schedtrace`](Self::schedtrace), adds a line per P, M and goroutine (Go's
+    /// `scheddetail`). Default off, or `GORT_SCHEDDETAIL=1`.
+    pub fn scheddetail(mut self, on: bool) -> Self {
+        self.scheddetail = Some(on);
+        self
+    }
+
+    /// Whether SIGQUIT (Ctrl-\) prints a goroutine dump to stderr and lets the process
+    /// go on. Default off (the signal keeps its usual meaning), or `GORT_SIGQUIT=dump`.
+    pub fn sigquit_dump(mut self, on: bool) -> Self {
+        self.sigquit_dump = Some(on);
+        self
+    }
+
     /// Validates the settings and starts nothing yet: threads start on first use.
     pub fn build(self) -> Result<Runtime, ConfigError> {
         Runtime::from_config(self.config()?)
@@ -355,6 +386,42 @@ impl Builder {
                 "must be longer than zero".into(),
             ));
         }
+        let schedtrace = match self.schedtrace {
+            Some(p) if p.is_zero() => {
+                return Err(invalid("schedtrace", "the period must be longer than zero".into()))
+            }
+            Some(p) => Some(p),
+            None => match env_usize("GORT_SCHEDTRACE")? {
+                Some(0) => {
+                    return Err(ConfigError::Env {
+                        var: "GORT_SCHEDTRACE",
+                        value: "0".into(),
+                        reason: "a period in milliseconds, at least 1".into(),
+                    })
+                }
+                Some(ms) => Some(Duration::from_millis(ms as u64)),
+                None => None,
+            },
+        };
+        let scheddetail = match self.scheddetail {
+            Some(on) => on,
+            None => env_bool("GORT_SCHEDDETAIL")?.unwrap_or(false),
+        };
+        let sigquit_dump = match self.sigquit_dump {
+            Some(on) => on,
+            None => match std::env::var("GORT_SIGQUIT") {
+                Ok(v) if v.trim() == "dump" => true,
+                Ok(v) if v.trim().is_empty() || v.trim() == "default" => false,
+                Ok(v) => {
+                    return Err(ConfigError::Env {
+                        var: "GORT_SIGQUIT",
+                        value: v,
+                        reason: "expected `dump` or `default`".into(),
+                    })
+                }
+                Err(_) => false,
+            },
+        };
         Ok(Config {
             procs,
             stack_size,
@@ -372,6 +439,9 @@ impl Builder {
             hog_warning,
             max_threads,
             idle_thread_timeout,
+            schedtrace,
+            scheddetail,
+            sigquit_dump,
         })
     }
 }

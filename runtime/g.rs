@@ -173,6 +173,12 @@ pub(crate) struct G {
     yielder: Cell<*const GYielder>,
     /// The stack of the current coroutine (owner only).
     stack: Cell<Option<StackRange>>,
+    /// `gort_asm::ticks()` when this goroutine last became runnable, for the scheduling
+    /// latency histogram; 0 when this transition is not sampled (`histogram.rs`).
+    pub(crate) ready_at: std::sync::atomic::AtomicU64,
+    /// `gort_asm::ticks()` when it last parked (every park: dumps show how long a
+    /// goroutine has waited; a sample of them feeds the park-duration histogram).
+    pub(crate) parked_at: std::sync::atomic::AtomicU64,
 }
 
 // SAFETY: the non-Sync fields (`info`, `task`, `coro`, `yielder`) are only accessed by
@@ -203,6 +209,8 @@ impl G {
             coro: UnsafeCell::new(None),
             yielder: Cell::new(std::ptr::null()),
             stack: Cell::new(None),
+            ready_at: std::sync::atomic::AtomicU64::new(0),
+            parked_at: std::sync::atomic::AtomicU64::new(0),
         }
     }
 

@@ -76,6 +76,7 @@ pub(crate) fn park_current(reason: WaitReason) {
         return;
     }
     g.wait_reason.store(reason as u8, Relaxed);
+    g.parked_at.store(gort_asm::ticks(), Relaxed);
     let y = g.yielder();
     // SAFETY: the yielder lives on this goroutine's own stack (corosensei's parent link)
     // and was recorded when it started; we are running on that stack.
