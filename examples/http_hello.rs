@@ -7,7 +7,9 @@
 //!
 //! Each connection reads into a buffer and answers every complete request in it before
 //! reading again, so pipelined requests get their responses in one write and a request
-//! split across reads waits for its remainder. Every method and path gets `200 OK` with
+//! split across reads waits for its remainder. `GET /metrics` gets the runtime's
+//! counters and latency histograms in the Prometheus text format
+//! ([`gort::Metrics::to_prometheus`]); every other method and path gets `200 OK` with
 //! `Hello, World!` (`HEAD` without the body); a request body (`Content-Length`) is read
 //! and dropped.
 //!
@@ -56,6 +58,8 @@ struct Head {
     keep_alive: bool,
     /// `HEAD`: the response carries headers only.
     head_only: bool,
+    /// `GET /metrics`: the runtime's counters in the Prometheus text format.
+    metrics: bool,
 }
 
 /// Why a request cannot be served; each ends the connection.
@@ -128,6 +132,7 @@ fn parse_head(buf: &[u8]) -> Result<Option<Head>, Reject> {
         body: body.unwrap_or(0),
         keep_alive: !close && (http11 || keep_alive_token),
         head_only: req.method == Some("HEAD"),
+        metrics: req.method == Some("GET") && req.path == Some("/metrics"),
     }))
 }
 
@@ -141,6 +146,23 @@ fn parse_content_length(v: &[u8]) -> Option<u64> {
 
 /// Appends the answer to `head` to `out`.
 fn respond(out: &mut Vec<u8>, head: &Head) {
+    if head.metrics {
+        let body = gort::metrics().to_prometheus();
+        out.extend_from_slice(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        );
+        out.extend_from_slice(if head.keep_alive {
+            b"Connection: keep-alive\r\n\r\n"
+        } else {
+            b"Connection: close\r\n\r\n"
+        });
+        out.extend_from_slice(body.as_bytes());
+        return;
+    }
     out.extend_from_slice(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n");
     // Only deviations from the version's default need saying; HTTP/1.0 clients that
     // asked for keep-alive expect it confirmed.

@@ -388,7 +388,10 @@ impl Builder {
         }
         let schedtrace = match self.schedtrace {
             Some(p) if p.is_zero() => {
-                return Err(invalid("schedtrace", "the period must be longer than zero".into()))
+                return Err(invalid(
+                    "schedtrace",
+                    "the period must be longer than zero".into(),
+                ))
             }
             Some(p) => Some(p),
             None => match env_usize("GORT_SCHEDTRACE")? {

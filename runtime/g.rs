@@ -136,6 +136,74 @@ impl WaitReason {
     }
 }
 
+/// Why and where a goroutine waits: the reason and the user's call that parks it (the
+/// *wait site*), which dumps show.
+///
+/// Every blocking public call is `#[track_caller]` and builds one with [`Wait::here`]
+/// on its slow path (or passes `Location::caller()` down to where one is built), so the
+/// site is the line in the user's code, not a line inside gort.
+///
+/// It is one word: the `&'static Location` with the reason in its top byte (user-space
+/// addresses leave it clear on every 64-bit target gort runs on; a site that did not
+/// would be dropped, never misread). Being a single register matters: it travels down
+/// every blocking path (`Ctx::wait`, `park_on`, `park_current`) and is stored into the
+/// G as is, and a two-word version measurably slowed the channel ping-pong.
+#[derive(Clone, Copy, Debug)]
+pub struct Wait(*const Location<'static>);
+
+/// Where the reason sits in a [`Wait`] word.
+const REASON_SHIFT: u32 = usize::BITS - 8;
+
+impl Wait {
+    /// `reason` at the location of the call into the outermost `#[track_caller]`
+    /// function of the chain this is called from (the user's call).
+    #[track_caller]
+    #[inline(always)]
+    pub(crate) fn here(reason: WaitReason) -> Wait {
+        Wait::at(reason, Location::caller())
+    }
+
+    /// `reason` at an explicit site (a location captured before a closure boundary,
+    /// which `#[track_caller]` does not cross).
+    #[inline(always)]
+    pub(crate) fn at(reason: WaitReason, site: &'static Location<'static>) -> Wait {
+        let mut p: *const Location<'static> = site;
+        if (p as usize) >> REASON_SHIFT != 0 {
+            p = std::ptr::null(); // cannot carry the tag: keep the reason only
+        }
+        // Wrapping arithmetic keeps the reference's provenance (the tagged word is
+        // never dereferenced; `site` undoes the tag first).
+        Wait(p.wrapping_byte_add((reason as usize) << REASON_SHIFT))
+    }
+
+    /// The reason.
+    #[inline(always)]
+    pub(crate) fn reason(self) -> WaitReason {
+        WaitReason::from_u8(self.tag())
+    }
+
+    /// The wait site (`None` only if it could not be encoded, or for the null word).
+    pub(crate) fn site(self) -> Option<&'static Location<'static>> {
+        let p = self
+            .0
+            .wrapping_byte_sub((self.tag() as usize) << REASON_SHIFT);
+        // SAFETY: untagged, `p` is null or the `&'static Location<'static>` given to
+        // `at` (same provenance), which lives for the whole program.
+        unsafe { p.as_ref() }
+    }
+
+    #[inline(always)]
+    fn tag(self) -> u8 {
+        ((self.0 as usize) >> REASON_SHIFT) as u8
+    }
+}
+
+// SAFETY: a `Wait` is a reference to an immutable `'static Location` (plus a tag);
+// sharing or sending it is sharing that reference, which is `Send + Sync`.
+unsafe impl Send for Wait {}
+// SAFETY: as above.
+unsafe impl Sync for Wait {}
+
 /// The entry of a goroutine: runs its closure once, catching panics and delivering the
 /// result (see `join.rs`).
 pub(crate) trait Task: Send + Sync {
@@ -161,6 +229,10 @@ pub(crate) struct G {
     pub(crate) state: GState,
     /// A `WaitReason`, written by the goroutine before it parks (relaxed: for display).
     pub(crate) wait_reason: std::sync::atomic::AtomicU8,
+    /// The [`Wait`] word of the last park (reason and site; null before the first),
+    /// written by the goroutine before it parks, next to `wait_reason`. Relaxed: a dump
+    /// reads it after seeing WAITING with acquire, which orders it after the write.
+    wait: std::sync::atomic::AtomicPtr<Location<'static>>,
     /// Held while `info` is written (spawn, reuse) and while a dump copies it: a dump
     /// may look at any G, including one being reused on another thread.
     info_lock: std::sync::atomic::AtomicBool,
@@ -197,6 +269,7 @@ impl G {
         G {
             state: GState::new(),
             wait_reason: std::sync::atomic::AtomicU8::new(0),
+            wait: std::sync::atomic::AtomicPtr::new(std::ptr::null_mut()),
             info_lock: std::sync::atomic::AtomicBool::new(false),
             sched,
             info: UnsafeCell::new(GInfo {
@@ -248,6 +321,25 @@ impl G {
         let r = f();
         self.info_lock.store(false, Release);
         r
+    }
+
+    /// Records why and where the goroutine is about to park (the goroutine itself).
+    #[inline]
+    pub(crate) fn set_wait(&self, w: Wait) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.wait_reason.store(w.tag(), Relaxed);
+        self.wait.store(w.0.cast_mut(), Relaxed);
+    }
+
+    /// The [`Wait`] of the last park (reason and site together, from one load).
+    pub(crate) fn last_wait(&self) -> Wait {
+        Wait(self.wait.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Runs `f` on the identity with the info lock held: safe from any thread at any
+    /// time, without copying the name. `f` must be short (spawns of a reused G wait).
+    pub(crate) fn with_identity<R>(&self, f: impl FnOnce(&GInfo) -> R) -> R {
+        self.with_info_locked(|| f(self.info()))
     }
 
     /// A copy of the identity for a dump: safe from any thread at any time.

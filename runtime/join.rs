@@ -16,7 +16,7 @@ use std::thread;
 use parking_lot::Mutex;
 
 use crate::context;
-use crate::g::{Task, WaitReason};
+use crate::g::{Task, Wait, WaitReason};
 use crate::waiter::{park_current, Waiter};
 
 enum Stage<F, T> {
@@ -172,6 +172,7 @@ pub(crate) struct RawJoin<'a, T> {
 }
 
 impl<T> RawJoin<'_, T> {
+    #[track_caller]
     pub(crate) fn join(self) -> thread::Result<T> {
         match self.join_unless(|| None::<()>) {
             Ok(r) => r,
@@ -180,7 +181,8 @@ impl<T> RawJoin<'_, T> {
     }
 
     /// Waits for the goroutine unless `give_up` returns something first (checked at
-    /// every wakeup).
+    /// every wakeup). The wait site is the caller's (`#[track_caller]` all the way up).
+    #[track_caller]
     pub(crate) fn join_unless<E>(
         self,
         give_up: impl Fn() -> Option<E>,
@@ -196,7 +198,7 @@ impl<T> RawJoin<'_, T> {
                 if let Some(e) = give_up() {
                     return Err(e);
                 }
-                park_current(WaitReason::Join);
+                park_current(Wait::here(WaitReason::Join));
             }
         }
         // SAFETY: `is_done()` is true (either branch above ends only then); one take.
@@ -218,6 +220,7 @@ impl<T> JoinHandle<T> {
     /// Waits for the goroutine to finish: parks only the calling goroutine when called
     /// from one, blocks the thread when called from a plain thread. A panic in the
     /// goroutine comes back as `Err` with the panic payload.
+    #[track_caller]
     pub fn join(self) -> thread::Result<T> {
         self.raw.join()
     }
@@ -251,6 +254,7 @@ pub struct ScopedJoinHandle<'scope, T> {
 impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the goroutine and returns its result; a panic comes back as `Err` and
     /// then no longer makes the scope panic.
+    #[track_caller]
     pub fn join(self) -> thread::Result<T> {
         self.raw.join()
     }

@@ -64,6 +64,8 @@
 //! | `GORT_PROCS` | number of Ps, like `GOMAXPROCS` (≥ 1) | usable CPUs |
 //! | `GORT_HOGWARN` | `0` silences hog reports on stderr, `1` enables them | `1` |
 //! | `GORT_MAX_THREADS` | cap on OS threads per runtime (> procs) | 10,000 |
+//! | `GORT_SCHEDTRACE` | print Go's `SCHED` line to stderr every this many ms (≥ 1) | off |
+//! | `GORT_SCHEDDETAIL` | `1`: each trace adds a line per P, M and goroutine | `0` |
 //!
 //! # Stacks
 //!
@@ -116,6 +118,7 @@ mod context;
 mod dump;
 pub mod fs;
 mod g;
+mod histogram;
 mod join;
 mod loom;
 mod m;
@@ -126,11 +129,14 @@ mod overflow;
 mod p;
 mod park;
 mod preempt;
+mod prometheus;
 mod runq;
 mod runtime;
 mod sched;
+mod schedtrace;
 mod schedule;
 mod scope;
+mod sigquit;
 mod spawn;
 mod stack;
 mod steal;
@@ -147,6 +153,7 @@ pub use config::{
 };
 pub use dump::{dump, RunError};
 pub use g::WaitReason;
+pub use histogram::Histogram;
 pub use join::{JoinHandle, ScopedJoinHandle};
 pub use metrics::{metrics, Metrics, ProcMetrics};
 pub use preempt::checkpoint;

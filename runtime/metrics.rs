@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use crate::context;
+use crate::histogram::{Histogram, PHistograms};
 use crate::sched::Sched;
 use crate::stack::StackGuard;
 
@@ -129,6 +130,13 @@ pub struct Metrics {
     pub io_waiters: usize,
     /// Goroutines the netpoller made runnable.
     pub netpoll_woken: u64,
+    /// Scheduling latency: from becoming runnable (spawned, woken, yielded, I/O ready)
+    /// to running, sampled on one transition in eight. gort's event-loop lag.
+    pub sched_latency: Histogram,
+    /// Run length: from a switch into a goroutine to its next scheduling point (sampled).
+    pub run_length: Histogram,
+    /// Park duration: from a park to the wake that ends it (sampled).
+    pub park_duration: Histogram,
     /// Ps without an M.
     pub idle_procs: usize,
     /// Ms currently spinning.
@@ -161,7 +169,20 @@ impl Sched {
             3 => Some(StackGuard::Canary),
             _ => None,
         };
+        let (mut sched_latency, mut run_length, mut park_duration) = Default::default();
+        let mut merge = |h: &PHistograms| {
+            h.sched_latency.merge_into(&mut sched_latency);
+            h.run_length.merge_into(&mut run_length);
+            h.park_duration.merge_into(&mut park_duration);
+        };
+        for p in self.ps.iter() {
+            merge(&p.hist);
+        }
+        merge(&self.unowned_hist.lock());
         Metrics {
+            sched_latency,
+            run_length,
+            park_duration,
             live_goroutines: total.spawned.saturating_sub(total.completed),
             procs,
             total,

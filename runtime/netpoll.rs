@@ -79,6 +79,8 @@ impl Sched {
             // SAFETY: the poller took `t` out of its slot and handed it to us alone.
             let g = unsafe { g_of(t) };
             if g.state.unpark() {
+                // SAFETY: passing no P.
+                unsafe { self.note_runnable(&g, None, true) };
                 gs.push(g);
             }
         }

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
 use crossbeam_utils::CachePadded;
 
 use crate::g::{GRef, G};
+use crate::histogram::PHistograms;
 use crate::metrics::PCounters;
 use crate::runq::LocalQueue;
 use crate::stack::GoStack;
@@ -31,6 +32,8 @@ pub(crate) struct P {
     pub(crate) counters: CachePadded<PCounters>,
     /// What sysmon watches: the running goroutine, syscalls, the preempt request.
     pub(crate) status: CachePadded<PStatus>,
+    /// Scheduling latency, run length and park duration, written by the P's M.
+    pub(crate) hist: Box<PHistograms>,
 }
 
 /// A P's state as seen from sysmon. Written by the owning M at each switch and around
@@ -107,6 +110,8 @@ pub(crate) struct PLocal {
     pub(crate) stacks: Vec<GoStack>,
     pub(crate) goid_next: u64,
     pub(crate) goid_end: u64,
+    /// Counts runnable transitions made on this P; every `SAMPLE_EVERY`-th is timed.
+    pub(crate) sample: u8,
 }
 
 // SAFETY: `local` is accessed only by the M holding the P (see module doc); everything
@@ -127,6 +132,7 @@ impl P {
                 stacks: Vec::new(),
                 goid_next: 0,
                 goid_end: 0,
+                sample: 0,
             }),
             counters: CachePadded::new(PCounters::default()),
             status: CachePadded::new(PStatus {
@@ -135,6 +141,7 @@ impl P {
                 syscall: AtomicU64::new(SYSCALL_NONE),
                 preempt: AtomicBool::new(false),
             }),
+            hist: Box::new(PHistograms::new()),
         }
     }
 

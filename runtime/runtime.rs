@@ -43,9 +43,12 @@ impl Runtime {
             StackPool::new(config.stack_policy, config.stack_size).map_err(ConfigError::Os)?;
         gort_asm::calibrate();
         overflow::install_handler();
-        Ok(Runtime {
-            sched: Arc::new(Sched::new(config, stacks)),
-        })
+        let sched = Arc::new(Sched::new(config, stacks));
+        if sched.config.sigquit_dump {
+            crate::sigquit::register(&sched)
+                .map_err(|e| ConfigError::Os(format!("cannot set up SIGQUIT dumps: {e}")))?;
+        }
+        Ok(Runtime { sched })
     }
 
     /// The settings this runtime runs with.

@@ -20,6 +20,7 @@ use parking_lot::Mutex;
 use crate::config::{Config, SpinningLimit};
 use crate::context::{self, MContext};
 use crate::g::{GRef, G};
+use crate::histogram::{PHistograms, SAMPLE_EVERY};
 use crate::m::{self, M};
 use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
@@ -91,6 +92,10 @@ pub(crate) struct Sched {
     /// Preempt requests sysmon made, and hogs it reported.
     pub(crate) preempt_requests: AtomicU64,
     pub(crate) hogs: AtomicU64,
+    /// Sampling counter and histograms for transitions made without a P (plain threads,
+    /// the poll M, sysmon).
+    sample: AtomicU64,
+    pub(crate) unowned_hist: Mutex<PHistograms>,
 }
 
 impl Sched {
@@ -141,6 +146,8 @@ impl Sched {
             syscall_handoffs: AtomicU64::new(0),
             preempt_requests: AtomicU64::new(0),
             hogs: AtomicU64::new(0),
+            sample: AtomicU64::new(0),
+            unowned_hist: Mutex::new(PHistograms::new()),
             config,
         }
     }
@@ -221,6 +228,43 @@ impl Sched {
 
     // ----- making goroutines runnable ---------------------------------------------
 
+    /// A goroutine became runnable: on one transition in `SAMPLE_EVERY`, stamp it for
+    /// the scheduling-latency histogram (`execute` reads the stamp) and, if it was
+    /// parked, record how long (`histogram.rs`).
+    ///
+    /// # Safety
+    /// The caller holds `p` when it passes one.
+    #[inline]
+    pub(crate) unsafe fn note_runnable(&self, g: &G, p: Option<&P>, after_park: bool) {
+        let sampled = match p {
+            Some(p) => {
+                // SAFETY: the caller holds `p`.
+                let l = unsafe { p.local() };
+                l.sample = l.sample.wrapping_add(1);
+                l.sample % SAMPLE_EVERY == 0
+            }
+            None => self.sample.fetch_add(1, Relaxed) % u64::from(SAMPLE_EVERY) == 0,
+        };
+        if sampled {
+            self.stamp_runnable(g, p, after_park);
+        }
+    }
+
+    #[cold]
+    fn stamp_runnable(&self, g: &G, p: Option<&P>, after_park: bool) {
+        let now = gort_asm::ticks();
+        g.ready_at.store(now.max(1), Relaxed);
+        let parked = g.parked_at.load(Relaxed);
+        if !after_park || parked == 0 {
+            return;
+        }
+        let ticks = now.saturating_sub(parked);
+        match p {
+            Some(p) => p.hist.park_duration.record(ticks),
+            None => self.unowned_hist.lock().park_duration.record(ticks),
+        }
+    }
+
     /// Puts an ACTIVE goroutine where it will run soon and wakes an M for it: the
     /// current P's `runnext` when called from a goroutine of this runtime, else the
     /// global queue.
@@ -232,15 +276,24 @@ impl Sched {
             if Arc::ptr_eq(&ctx.sched, self) {
                 match ctx.p.get() {
                     // SAFETY: this M holds `pid`.
-                    Some(pid) => unsafe { self.runqput(&self.ps[pid], g, next) },
+                    Some(pid) => unsafe {
+                        self.note_runnable(&g, Some(&self.ps[pid]), true);
+                        self.runqput(&self.ps[pid], g, next)
+                    },
                     // Inside `blocking`: a goroutine of ours, counted by `nsyscall`.
-                    None => self.globrunqput_batch(std::iter::once(g)),
+                    None => {
+                        // SAFETY: passing no P.
+                        unsafe { self.note_runnable(&g, None, true) };
+                        self.globrunqput_batch(std::iter::once(g))
+                    }
                 }
                 self.wakep();
                 return;
             }
         }
         self.external_wakes.fetch_add(1, SeqCst);
+        // SAFETY: passing no P.
+        unsafe { self.note_runnable(&g, None, true) };
         self.globrunqput_batch(std::iter::once(g));
         self.wakep();
     }
@@ -503,7 +556,10 @@ impl Sched {
                 let p = &self.ps[pid];
                 bump(&p.counters.spawned);
                 // SAFETY: the caller's M holds `pid`.
-                unsafe { self.runqput(p, g, true) };
+                unsafe {
+                    self.note_runnable(&g, Some(p), false);
+                    self.runqput(p, g, true)
+                };
                 self.wakep();
             }
             None => {

@@ -166,12 +166,20 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     if p.status.cpu_clock.load(Relaxed) != ctx.cpu_clock {
         p.status.cpu_clock.store(ctx.cpu_clock, Relaxed);
     }
+    // A sampled transition (`Sched::note_runnable`): time the wait and this run.
+    let mut run_start = match g.ready_at.load(Relaxed) {
+        0 => 0,
+        ready => record_latency(p, &g, ready),
+    };
     let range = g.stack().expect("a started goroutine has a stack");
     loop {
         let co = coro.as_mut().expect("a started goroutine has a coroutine");
         let result = co.resume(());
         if range.red_zone_damaged() {
             overflow::canary_overflow(g.info(), range.size());
+        }
+        if run_start != 0 {
+            record_run(ctx, std::mem::take(&mut run_start));
         }
         // `blocking` may have moved the goroutine to another P, or left it without one.
         let p = if ctx.p.get() == Some(pid) {
@@ -180,6 +188,8 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             let Some(now) = ctx.p.get() else {
                 debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
                 ctx.curg.set(std::ptr::null());
+                // SAFETY: passing no P.
+                unsafe { s.note_runnable(&g, None, false) };
                 s.globrunqput_batch(std::iter::once(g));
                 // Counted out of `blocking` only now that it is queued (`check_dead`).
                 s.nsyscall.fetch_sub(1, SeqCst);
@@ -196,7 +206,10 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 ctx.curg.set(std::ptr::null());
                 bump(&p.counters.yields);
                 // SAFETY: this M holds `p`.
-                unsafe { s.runqput(p, g, false) };
+                unsafe {
+                    s.note_runnable(&g, Some(p), false);
+                    s.runqput(p, g, false)
+                };
                 return;
             }
             CoroutineResult::Yield(Suspend::Park) => {
@@ -220,6 +233,25 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 return finish(ctx, p, g);
             }
         }
+    }
+}
+
+/// Records the scheduling latency of a sampled goroutine; returns the run's start.
+#[cold]
+fn record_latency(p: &P, g: &crate::g::G, ready: u64) -> u64 {
+    let now = gort_asm::ticks();
+    g.ready_at.store(0, Relaxed);
+    p.hist.sched_latency.record(now.saturating_sub(ready));
+    now.max(1)
+}
+
+/// Records the length of a sampled run (into the P the goroutine ended it on).
+#[cold]
+fn record_run(ctx: &MContext, start: u64) {
+    let ticks = gort_asm::ticks().saturating_sub(start);
+    match ctx.p.get() {
+        Some(pid) => ctx.sched.ps[pid].hist.run_length.record(ticks),
+        None => ctx.sched.unowned_hist.lock().run_length.record(ticks),
     }
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 
 use crate::context;
-use crate::g::{Task, WaitReason};
+use crate::g::{Task, Wait, WaitReason};
 use crate::join::{Packet, RawJoin, ScopeData, ScopedJoinHandle};
 use crate::sched::Sched;
 use crate::spawn::GoroutineBuilder;
@@ -73,7 +73,8 @@ where
             }
             *w = Some(Waiter::current());
         }
-        park_current(WaitReason::Scope);
+        // The wait site is the `scope` call (this function is `#[track_caller]`).
+        park_current(Wait::here(WaitReason::Scope));
     }
     match result {
         Err(e) => resume_unwind(e),

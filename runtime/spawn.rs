@@ -206,8 +206,9 @@ pub fn yield_now() {
 /// thread: `std::thread::park`). Like `std::thread::park`, it may return spuriously and
 /// an unpark that comes first makes the next park return at once, so wait in a loop on
 /// the condition you care about.
+#[track_caller]
 pub fn park() {
-    waiter::park_current(crate::g::WaitReason::Park);
+    waiter::park_current(crate::g::Wait::here(crate::g::WaitReason::Park));
 }
 
 /// A handle to a goroutine: its id and name, and a way to unpark it.

@@ -7,11 +7,12 @@
 //!    yield at its next one (`preempt.rs`), and reports it on stderr once per episode if
 //!    it has still not reached one a threshold later;
 //! 3. polls the network if goroutines wait for I/O and nobody has polled for 10 ms (every
-//!    P busy, so no M gets to `find_runnable`'s poll).
+//!    P busy, so no M gets to `find_runnable`'s poll);
+//! 4. prints the schedtrace when one is due (`schedtrace.rs`).
 //!
 //! It sleeps 20 µs between ticks, doubling up to 10 ms after 50 ticks without work, as
-//! Go's does; a shutdown wakes it at once. A run is one value of a P's switch counter with
-//! a goroutine on it (`p.rs`).
+//! Go's does (never past the next schedtrace line); a shutdown wakes it at once. A run is
+//! one value of a P's switch counter with a goroutine on it (`p.rs`).
 
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use parking_lot::{Condvar, Mutex};
 use crate::metrics::add;
 use crate::p::{PStatus, SYSCALL_IN};
 use crate::sched::Sched;
+use crate::schedtrace::SchedTrace;
 use crate::timer;
 
 const MIN_DELAY: Duration = Duration::from_micros(20);
@@ -97,7 +99,8 @@ pub(crate) fn sysmon_main(s: Arc<Sched>) {
     let mut seen = vec![Seen::default(); s.ps.len()];
     let mut delay = MIN_DELAY;
     let mut idle_ticks = 0u32;
-    while s.sysmon_wake.sleep(delay) {
+    let mut trace = SchedTrace::new(&s);
+    while s.sysmon_wake.sleep(trace.cap(delay)) {
         if s.shutdown.load(SeqCst) {
             break;
         }
@@ -114,6 +117,7 @@ pub(crate) fn sysmon_main(s: Arc<Sched>) {
                 delay = (delay * 2).min(MAX_DELAY);
             }
         }
+        trace.tick(&s);
     }
 }
 

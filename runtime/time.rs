@@ -11,7 +11,7 @@
 use std::time::{Duration, Instant};
 
 use crate::chan::{self, Receiver, RecvError, RecvTimeoutError, Sender, TrySendError};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 use crate::waiter;
 
 /// Puts the calling goroutine to sleep for at least `d`.
@@ -23,15 +23,17 @@ use crate::waiter;
 ///     assert!(t.elapsed() >= std::time::Duration::from_millis(5));
 /// });
 /// ```
+#[track_caller]
 pub fn sleep(d: Duration) {
     crate::checkpoint();
     sleep_until(Instant::now() + d);
 }
 
 /// Puts the calling goroutine to sleep until `deadline` (returns at once if it passed).
+#[track_caller]
 pub fn sleep_until(deadline: Instant) {
     while Instant::now() < deadline {
-        if waiter::park_until(deadline, WaitReason::Sleep) {
+        if waiter::park_until(deadline, Wait::here(WaitReason::Sleep)) {
             break;
         }
     }
@@ -128,6 +130,7 @@ impl Ticker {
 
     /// Waits for the next tick. After [`stop`](Self::stop), returns a tick that was
     /// already buffered, then `Err`.
+    #[track_caller]
     pub fn recv(&self) -> Result<Instant, RecvError> {
         self.rx.recv()
     }

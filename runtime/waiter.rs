@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::context::{self, Caller};
-use crate::g::{GRef, Suspend, WaitReason, G};
+use crate::g::{GRef, Suspend, Wait, WaitReason, G};
 use crate::timer::{self, TimerSlot};
 
 pub(crate) enum Waiter {
@@ -63,8 +63,9 @@ pub(crate) fn unpark_fifo(g: &GRef) {
 
 /// Parks the caller until an unpark: the goroutine if on one, else the thread. May
 /// return spuriously; callers re-check their condition. During runtime teardown it
-/// returns at once. `reason` is what dumps show while it waits.
-pub(crate) fn park_current(reason: WaitReason) {
+/// returns at once. `w` (the reason and the user's call site) is what dumps show while
+/// it waits, with the time it parked.
+pub(crate) fn park_current(w: Wait) {
     let g = match context::caller() {
         Caller::Teardown => return,
         Caller::Thread => return std::thread::park(),
@@ -75,7 +76,7 @@ pub(crate) fn park_current(reason: WaitReason) {
     if g.state.take_token() {
         return;
     }
-    g.wait_reason.store(reason as u8, Relaxed);
+    g.set_wait(w);
     g.parked_at.store(gort_asm::ticks(), Relaxed);
     let y = g.yielder();
     // SAFETY: the yielder lives on this goroutine's own stack (corosensei's parent link)
@@ -88,7 +89,7 @@ pub(crate) fn park_current(reason: WaitReason) {
 /// Parks the caller until an unpark or until `deadline`; returns true when it returned
 /// because the deadline passed. Like [`park_current`] it may return spuriously. A
 /// goroutine's deadline is a timer on its P; a plain thread uses `park_timeout`.
-pub(crate) fn park_until(deadline: Instant, reason: WaitReason) -> bool {
+pub(crate) fn park_until(deadline: Instant, w: Wait) -> bool {
     if context::in_teardown() {
         return true;
     }
@@ -116,7 +117,7 @@ pub(crate) fn park_until(deadline: Instant, reason: WaitReason) -> bool {
     if sched.ps[pid].timers.add(when, slot.clone()) {
         sched.timer_added(when);
     }
-    park_current(reason);
+    park_current(w);
     if slot.cancel() {
         sched.ps[pid].timers.note_cancelled();
         false

@@ -39,12 +39,22 @@ fn a_cycle_of_parked_goroutines_is_reported_with_a_dump() {
             .unwrap_or_else(|| panic!("no {name} in {report}"))
             .to_owned()
     };
-    assert!(line("a").ends_with("[park]:"), "{report}");
-    assert!(line("b").ends_with("[join]:"), "{report}");
-    assert!(line("main").ends_with("[join]:"), "{report}");
+    // Each with the time it has waited, then its wait site and spawn site.
+    assert!(line("a").contains("[park, "), "{report}");
+    assert!(line("b").contains("[join, "), "{report}");
+    assert!(line("main").contains("[join, "), "{report}");
     assert_eq!(
         report.matches("spawned at tests/deadlock.rs:").count(),
         3,
+        "{report}"
+    );
+    assert!(
+        report.contains("    park at tests/deadlock.rs:10:"),
+        "{report}"
+    );
+    assert_eq!(
+        report.matches("    join at tests/deadlock.rs:").count(),
+        2,
         "{report}"
     );
     // The runtime still works after a deadlock report.
@@ -65,7 +75,7 @@ fn run_panics_with_the_deadlock_report() {
         msg.contains("all goroutines are asleep - deadlock!"),
         "{msg}"
     );
-    assert!(msg.contains("[park]"), "{msg}");
+    assert!(msg.contains("[park, "), "{msg}");
 }
 
 #[test]
@@ -100,7 +110,7 @@ fn detection_can_be_turned_off_and_is_off_once_plain_threads_wake_goroutines() {
         driving_tx.send(()).unwrap();
         let g = rx.recv().unwrap();
         // Let the goroutines park first; dump() shows when they have.
-        while !rt2.dump().contains("[park]") {
+        while !rt2.dump().contains("[park, ") {
             std::thread::yield_now();
         }
         f2.store(true, Release);
@@ -138,8 +148,10 @@ fn dump_lists_live_goroutines_with_status_and_site() {
         h.join().unwrap();
         text
     });
-    assert!(text.contains("\"sleeper\" [sleep]:"), "{text}");
-    assert!(text.contains("\"main\" [runnable]:"), "{text}");
+    assert!(text.contains("\"sleeper\" [sleep, "), "{text}");
+    assert!(text.contains("    sleep at tests/deadlock.rs:"), "{text}");
+    // The caller of `dump` is running.
+    assert!(text.contains("\"main\" [running]:"), "{text}");
     assert!(text.contains("tests/deadlock.rs:"), "{text}");
 }
 
@@ -153,7 +165,7 @@ fn goroutines_waiting_for_a_lock_held_by_a_plain_thread_are_not_deadlocked() {
         let mut g = m2.lock();
         locked_tx.send(()).unwrap();
         // Hold the lock until the goroutine is parked on it.
-        while !rt2.dump().contains("[sync.Mutex.Lock]") {
+        while !rt2.dump().contains("[sync.Mutex.Lock, ") {
             std::thread::yield_now();
         }
         *g += 1;

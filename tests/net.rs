@@ -403,7 +403,7 @@ fn io_waiters_are_not_a_deadlock_and_show_in_dumps() {
             assert!(t.elapsed() < Duration::from_secs(10));
             gort::yield_now();
         }
-        assert!(gort::dump().contains("\"acceptor\" [IO wait (read)]"));
+        assert!(gort::dump().contains("\"acceptor\" [IO wait (read), "));
         // Only the acceptor and this goroutine (sleeping) are left: not a deadlock.
         gort::time::sleep(Duration::from_millis(20));
         let c = TcpStream::connect(addr).unwrap();

@@ -356,6 +356,42 @@ fn http_keeps_connections_alive() {
 }
 
 #[test]
+fn http_serves_the_runtime_metrics_in_prometheus_format() {
+    let server = Server::start("http_hello", &[]);
+    let s = server.connect();
+    let mut r = BufReader::new(&s);
+    for _ in 0..20 {
+        (&s).write_all(GET).unwrap();
+        read_response(&mut r, false).assert_hello();
+    }
+    (&s).write_all(b"GET /metrics HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let resp = read_response(&mut r, false);
+    assert_eq!(resp.status, 200);
+    assert!(resp
+        .header("content-type")
+        .unwrap()
+        .starts_with("text/plain; version=0.0.4"));
+    let text = String::from_utf8(resp.body).unwrap();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid Prometheus text");
+    let switches: f64 = scrape
+        .samples
+        .iter()
+        .filter(|s| s.metric == "gort_switches_total")
+        .map(|s| match s.value {
+            prometheus_parse::Value::Counter(v) => v,
+            _ => panic!("switches is a counter"),
+        })
+        .sum();
+    assert!(switches >= 1.0, "{text}");
+    assert!(scrape.docs.contains_key("gort_sched_latency_seconds"));
+    // The connection stays usable.
+    (&s).write_all(GET).unwrap();
+    read_response(&mut r, false).assert_hello();
+}
+
+#[test]
 fn http_answers_pipelined_requests_in_order() {
     let server = Server::start("http_hello", &[]);
     let s = server.connect();

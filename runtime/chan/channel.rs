@@ -21,7 +21,7 @@ use std::time::Instant;
 
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::waiters::{Blocker, Ctx, Rt, Slot, WaitQueue};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 use crate::loom::Mutex;
 
 /// The unbounded channel's capacity.
@@ -198,7 +198,8 @@ impl<T, B: Blocker> Chan<T, B> {
     }
 
     /// Sends, parking until a receiver takes the value (or it is buffered), the
-    /// deadline passes, or every receiver is gone.
+    /// deadline passes, or every receiver is gone. The wait site is the caller's.
+    #[track_caller]
     pub(crate) fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         crate::dump::note_channel_use();
         let mut i = self.inner.lock();
@@ -216,6 +217,7 @@ impl<T, B: Blocker> Chan<T, B> {
         if B::in_teardown() {
             return Err(SendTimeoutError::Disconnected(v));
         }
+        let wait = Wait::here(WaitReason::ChanSend);
         let ctx = Ctx::<B>::new();
         ctx.prepare();
         let slot = Slot::new(Some(v));
@@ -228,9 +230,10 @@ impl<T, B: Blocker> Chan<T, B> {
             slot: &slot,
             ctx: &ctx,
             send: true,
+            wait,
         };
         drop(i);
-        let r = ctx.wait(deadline, WaitReason::ChanSend);
+        let r = ctx.wait(deadline, wait);
         drop(parked);
         match (r, slot.take_value()) {
             (Some(_), None) => Ok(()),
@@ -242,7 +245,8 @@ impl<T, B: Blocker> Chan<T, B> {
     }
 
     /// Receives, parking until a value arrives, the deadline passes, or the channel is
-    /// empty and every sender is gone.
+    /// empty and every sender is gone. The wait site is the caller's.
+    #[track_caller]
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         crate::dump::note_channel_use();
         let mut i = self.inner.lock();
@@ -260,6 +264,7 @@ impl<T, B: Blocker> Chan<T, B> {
         if B::in_teardown() {
             return Err(RecvTimeoutError::Disconnected);
         }
+        let wait = Wait::here(WaitReason::ChanRecv);
         let ctx = Ctx::<B>::new();
         ctx.prepare();
         let slot = Slot::new(None);
@@ -271,9 +276,10 @@ impl<T, B: Blocker> Chan<T, B> {
             slot: &slot,
             ctx: &ctx,
             send: false,
+            wait,
         };
         drop(i);
-        let r = ctx.wait(deadline, WaitReason::ChanRecv);
+        let r = ctx.wait(deadline, wait);
         drop(parked);
         match (r, slot.take_value()) {
             (Some(_), Some(v)) => Ok(v),
@@ -376,16 +382,13 @@ struct Parked<'a, T, B: Blocker> {
     slot: &'a Slot<T, B>,
     ctx: &'a Ctx<B>,
     send: bool,
+    /// The operation's wait, for the brief park on a claimer in `settle`.
+    wait: Wait,
 }
 
 impl<T, B: Blocker> Drop for Parked<'_, T, B> {
     fn drop(&mut self) {
-        let reason = if self.send {
-            WaitReason::ChanSend
-        } else {
-            WaitReason::ChanRecv
-        };
-        if self.ctx.settle(reason).is_none() {
+        if self.ctx.settle(self.wait).is_none() {
             // Aborted: the slot may still be linked. (A claimer unlinked it otherwise.)
             self.chan.unregister(self.slot, self.send);
         }

@@ -17,7 +17,7 @@ use super::channel::Chan;
 use super::error::{RecvTimeoutError, TrySendError};
 use super::select::{select, Arm, RecvOp, SendOp, Timeout};
 use super::waiters::Blocker;
-use crate::g::WaitReason;
+use crate::g::Wait;
 
 /// Goroutines modelled as loom threads.
 struct Model;
@@ -33,11 +33,11 @@ impl Blocker for Model {
         w.unpark();
     }
 
-    fn park(_: WaitReason) {
+    fn park(_: Wait) {
         thread::park();
     }
 
-    fn park_until(_: Instant, _: WaitReason) -> bool {
+    fn park_until(_: Instant, _: Wait) -> bool {
         unreachable!("the models use no deadlines")
     }
 

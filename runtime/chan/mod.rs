@@ -110,6 +110,7 @@ pub struct Receiver<T> {
 impl<T> Sender<T> {
     /// Sends `v`, parking while the channel is full (unbuffered: until a receiver takes
     /// it). Fails, handing `v` back, when every receiver is gone.
+    #[track_caller]
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
         crate::checkpoint();
         self.chan
@@ -124,11 +125,13 @@ impl<T> Sender<T> {
     }
 
     /// Like [`send`](Self::send), but gives up (handing `v` back) after `timeout`.
+    #[track_caller]
     pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.chan.send(v, deadline_after(timeout))
     }
 
     /// Like [`send`](Self::send), but gives up (handing `v` back) at `deadline`.
+    #[track_caller]
     pub fn send_deadline(&self, v: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
         self.chan.send(v, Some(deadline))
     }
@@ -167,6 +170,7 @@ impl<T> Sender<T> {
 impl<T> Receiver<T> {
     /// Receives a value, parking while the channel is empty. Fails once the channel is
     /// empty and every sender is gone.
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         crate::checkpoint();
         self.chan.recv(None).map_err(|_| RecvError)
@@ -179,11 +183,13 @@ impl<T> Receiver<T> {
     }
 
     /// Like [`recv`](Self::recv), but gives up after `timeout`.
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.chan.recv(deadline_after(timeout))
     }
 
     /// Like [`recv`](Self::recv), but gives up at `deadline`.
+    #[track_caller]
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.chan.recv(Some(deadline))
     }
@@ -289,6 +295,7 @@ pub struct Iter<'a, T> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -315,6 +322,7 @@ pub struct IntoIter<T> {
 
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 use super::channel::Chan;
 use super::error::{RecvError, SendError};
 use super::waiters::{Blocker, Ctx, Slot, WAITING};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 /// One arm of a select, type-erased.
 pub trait Arm<B: Blocker> {
@@ -213,7 +213,9 @@ fn shuffle(order: &mut [usize]) {
 }
 
 /// Runs a select over `arms`: `Some(i)` when arm `i` finished (its outcome is stored in
-/// it), `None` when the timeout (or `default`) applied.
+/// it), `None` when the timeout (or `default`) applied. The wait site is the caller's
+/// (the `select!` invocation, through `__private::run`).
+#[track_caller]
 pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Option<usize> {
     let deadline = match timeout {
         Timeout::After(d) => Instant::now().checked_add(d),
@@ -223,7 +225,7 @@ pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Opti
     let nonblocking = matches!(timeout, Timeout::Now);
     let n = arms.len();
     if n == 0 {
-        return select_nothing::<B>(nonblocking, deadline);
+        return select_nothing::<B>(nonblocking, deadline, Wait::here(WaitReason::Select));
     }
     let mut small = [0usize; 16];
     let mut big = Vec::new();
@@ -249,12 +251,14 @@ pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Opti
             arms[order[0]].fail();
             return Some(order[0]);
         }
+        let wait = Wait::here(WaitReason::Select);
         ctx.prepare();
         let mut reg = Registered {
             arms,
             order,
             count: 0,
             ctx: &ctx,
+            wait,
         };
         let mut ready = false;
         for &i in order.iter() {
@@ -272,9 +276,9 @@ pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Opti
         let won = if ready && ctx.try_abort() {
             None
         } else if ready {
-            ctx.wait(None, WaitReason::Select)
+            ctx.wait(None, wait)
         } else {
-            ctx.wait(deadline, WaitReason::Select)
+            ctx.wait(deadline, wait)
         };
         drop(reg);
         match won {
@@ -290,7 +294,11 @@ pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Opti
 }
 
 /// A select with no arms: waits for the timeout, or forever (Go's `select {}`).
-fn select_nothing<B: Blocker>(nonblocking: bool, deadline: Option<Instant>) -> Option<usize> {
+fn select_nothing<B: Blocker>(
+    nonblocking: bool,
+    deadline: Option<Instant>,
+    wait: Wait,
+) -> Option<usize> {
     if nonblocking {
         return None;
     }
@@ -300,11 +308,11 @@ fn select_nothing<B: Blocker>(nonblocking: bool, deadline: Option<Instant>) -> O
         }
         match deadline {
             Some(d) => {
-                if Instant::now() >= d || B::park_until(d, WaitReason::Select) {
+                if Instant::now() >= d || B::park_until(d, wait) {
                     return None;
                 }
             }
-            None => B::park(WaitReason::Select),
+            None => B::park(wait),
         }
     }
 }
@@ -316,11 +324,12 @@ struct Registered<'a, 'b, B: Blocker> {
     order: &'a [usize],
     count: usize,
     ctx: &'a Ctx<B>,
+    wait: Wait,
 }
 
 impl<B: Blocker> Drop for Registered<'_, '_, B> {
     fn drop(&mut self) {
-        let won = self.ctx.settle(WaitReason::Select);
+        let won = self.ctx.settle(self.wait);
         for &i in &self.order[..self.count] {
             if won != Some(i) {
                 self.arms[i].unregister();
@@ -376,7 +385,8 @@ pub mod __private {
         }
     }
 
-    /// Runs the select.
+    /// Runs the select; the `select!` invocation is its wait site.
+    #[track_caller]
     pub fn run(arms: &[&dyn Arm<Rt>], timeout: Timeout) -> Option<usize> {
         super::select(arms, timeout)
     }

@@ -53,7 +53,7 @@ use std::cell::Cell;
 use std::ptr;
 use std::time::Instant;
 
-use crate::g::WaitReason;
+use crate::g::Wait;
 use crate::loom::{AtomicUsize, Ordering::*, UnsafeCell};
 
 /// No outcome yet; linked in wait queues.
@@ -74,10 +74,10 @@ pub trait Blocker: 'static {
     fn current() -> Self::Waiter;
     /// Wakes `w` (token semantics: a wake before the park makes the park return).
     fn wake(w: Self::Waiter);
-    /// Parks the caller; may return spuriously.
-    fn park(reason: WaitReason);
+    /// Parks the caller; may return spuriously. `w` is what dumps show.
+    fn park(w: Wait);
     /// Parks the caller until woken or `deadline`; true when the deadline passed.
-    fn park_until(deadline: Instant, reason: WaitReason) -> bool;
+    fn park_until(deadline: Instant, w: Wait) -> bool;
     /// Whether this thread is tearing a runtime down (parks return at once).
     fn in_teardown() -> bool;
 }
@@ -102,13 +102,13 @@ impl Blocker for Rt {
     }
 
     #[inline]
-    fn park(reason: WaitReason) {
-        crate::waiter::park_current(reason)
+    fn park(w: Wait) {
+        crate::waiter::park_current(w)
     }
 
     #[inline]
-    fn park_until(deadline: Instant, reason: WaitReason) -> bool {
-        crate::waiter::park_until(deadline, reason)
+    fn park_until(deadline: Instant, w: Wait) -> bool {
+        crate::waiter::park_until(deadline, w)
     }
 
     #[inline]
@@ -192,7 +192,7 @@ impl<B: Blocker> Ctx<B> {
 
     /// Parks until an outcome: `Some(arm)` when arm `arm` completed, `None` when the
     /// owner aborted (deadline passed, or runtime teardown). Owner only.
-    pub(crate) fn wait(&self, deadline: Option<Instant>, reason: WaitReason) -> Option<usize> {
+    pub(crate) fn wait(&self, deadline: Option<Instant>, w: Wait) -> Option<usize> {
         loop {
             match self.state() {
                 s if s >= DONE => return Some(s - DONE),
@@ -205,22 +205,22 @@ impl<B: Blocker> Ctx<B> {
                         continue;
                     }
                     match deadline {
-                        None => B::park(reason),
+                        None => B::park(w),
                         Some(d) => {
-                            if B::park_until(d, reason) && self.try_abort() {
+                            if B::park_until(d, w) && self.try_abort() {
                                 return None;
                             }
                         }
                     }
                 }
-                _ => self.wait_for_claimer(reason),
+                _ => self.wait_for_claimer(w),
             }
         }
     }
 
     /// Makes the outcome final: aborts if still WAITING, waits out a CLAIMING. Owner only;
     /// used by the drop guards (so also when a parked goroutine is unwound).
-    pub(crate) fn settle(&self, reason: WaitReason) -> Option<usize> {
+    pub(crate) fn settle(&self, w: Wait) -> Option<usize> {
         loop {
             match self.state() {
                 s if s >= DONE => return Some(s - DONE),
@@ -230,19 +230,19 @@ impl<B: Blocker> Ctx<B> {
                         return None;
                     }
                 }
-                _ => self.wait_for_claimer(reason),
+                _ => self.wait_for_claimer(w),
             }
         }
     }
 
     /// A waker is between its claim and its DONE store (a few instructions under a
     /// channel lock, no user code); it wakes us after the store.
-    fn wait_for_claimer(&self, reason: WaitReason) {
+    fn wait_for_claimer(&self, w: Wait) {
         if B::in_teardown() {
             // Parks return at once during teardown; the claimer is another thread.
             std::thread::yield_now();
         } else {
-            B::park(reason);
+            B::park(w);
         }
     }
 }

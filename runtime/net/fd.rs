@@ -9,6 +9,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::sync::atomic::AtomicU64;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 use gort_netpoll::{Arm, Mode, Poller, Registration};
 
 use crate::context::{self, Caller};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 use crate::netpoll::{g_of, token_of};
 use crate::waiter::{self, current_gref};
 
@@ -56,7 +57,8 @@ impl PollFd {
     }
 
     /// Runs `op` until it does not return `WouldBlock`, waiting for `mode` readiness in
-    /// between, up to the timeout of `mode`.
+    /// between, up to the timeout of `mode`. The wait site is the caller's.
+    #[track_caller]
     pub(crate) fn io<T>(&self, mode: Mode, mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
         crate::preempt::checkpoint();
         let deadline = self.timeout(mode).map(|t| Instant::now() + t);
@@ -70,10 +72,21 @@ impl PollFd {
     }
 
     /// Waits once for `mode` readiness (or a spurious wake); `TimedOut` after `deadline`.
+    #[track_caller]
     pub(crate) fn wait(&self, mode: Mode, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait_at(mode, deadline, Location::caller())
+    }
+
+    /// [`wait`](Self::wait) with an explicit wait site (one captured before a closure).
+    pub(crate) fn wait_at(
+        &self,
+        mode: Mode,
+        deadline: Option<Instant>,
+        site: &'static Location<'static>,
+    ) -> io::Result<()> {
         match (context::caller(), &self.reg) {
             (Caller::Goroutine(_), Some((poller, reg))) => {
-                wait_goroutine(poller, reg, mode, deadline)
+                wait_goroutine(poller, reg, mode, deadline, site)
             }
             (Caller::Teardown, _) => Err(io::Error::other(
                 "gort: the runtime is shutting down; socket calls no longer wait",
@@ -171,7 +184,15 @@ fn wait_goroutine(
     reg: &Registration,
     mode: Mode,
     deadline: Option<Instant>,
+    site: &'static Location<'static>,
 ) -> io::Result<()> {
+    let wait = Wait::at(
+        match mode {
+            Mode::Read => WaitReason::IoRead,
+            Mode::Write => WaitReason::IoWrite,
+        },
+        site,
+    );
     let token = token_of(current_gref().expect("called on a goroutine"));
     match poller.arm(reg, mode, token) {
         Arm::Parked => {}
@@ -183,9 +204,11 @@ fn wait_goroutine(
                     io::ErrorKind::NotConnected,
                     "gort: socket closed while a goroutine waited on it",
                 )),
-                // Another goroutine waits on the same side: let it go first.
+                // Another goroutine waits on the same side: let it go first (a short
+                // sleep, shown in dumps as this I/O wait at the caller's site).
                 Arm::Busy => {
-                    crate::time::sleep(Duration::from_micros(50));
+                    let until = Instant::now() + Duration::from_micros(50);
+                    while Instant::now() < until && !waiter::park_until(until, wait) {}
                     Ok(())
                 }
                 _ => Ok(()),
@@ -198,14 +221,10 @@ fn wait_goroutine(
         mode,
         token,
     };
-    let reason = match mode {
-        Mode::Read => WaitReason::IoRead,
-        Mode::Write => WaitReason::IoWrite,
-    };
     let timed_out = match deadline {
-        Some(d) => waiter::park_until(d, reason),
+        Some(d) => waiter::park_until(d, wait),
         None => {
-            waiter::park_current(reason);
+            waiter::park_current(wait);
             false
         }
     };

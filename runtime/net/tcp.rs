@@ -4,6 +4,7 @@
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use gort_netpoll::Mode;
@@ -79,6 +80,7 @@ impl TcpListener {
 
     /// Waits for a connection. Errors such as `EMFILE` are returned and leave the
     /// listener usable: the connection stays queued until descriptors free up.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (s, addr) = self.fd.io(Mode::Read, || self.inner.accept())?;
         Ok((TcpStream::from_std(s)?, addr))
@@ -118,6 +120,7 @@ impl TcpListener {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         Some(self.listener.accept().map(|(s, _)| s))
     }
@@ -126,12 +129,15 @@ impl Iterator for Incoming<'_> {
 impl TcpStream {
     /// Connects to `addr` (resolved as blocking work), trying each address in turn. On
     /// a goroutine the connect is non-blocking and parks until the socket is writable.
+    #[track_caller]
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        let site = Location::caller();
         let addrs = resolve(addr)?;
-        each_addr(&addrs, |a| connect_one(a, None))
+        each_addr(&addrs, |a| connect_one(a, None, site))
     }
 
     /// Connects to one address, failing with `TimedOut` after `timeout`.
+    #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -139,7 +145,7 @@ impl TcpStream {
                 "cannot set a 0 duration timeout",
             ));
         }
-        connect_one(addr, Some(Instant::now() + timeout))
+        connect_one(addr, Some(Instant::now() + timeout), Location::caller())
     }
 
     /// Wraps a connected std stream (registering it when called on a goroutine).
@@ -200,6 +206,7 @@ impl TcpStream {
     }
 
     /// Reads without consuming, waiting for data like `read`.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || self.inner.peek(buf))
     }
@@ -208,7 +215,12 @@ impl TcpStream {
 socket_options!(TcpStream);
 
 /// The connect of one address: non-blocking on a goroutine, std's on a plain thread.
-fn connect_one(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+/// `site` is the user's call, shown in dumps while the connect waits.
+fn connect_one(
+    addr: &SocketAddr,
+    deadline: Option<Instant>,
+    site: &'static Location<'static>,
+) -> io::Result<TcpStream> {
     if context::current_sched().is_none() {
         let s = match deadline {
             Some(d) => std::net::TcpStream::connect_timeout(
@@ -226,7 +238,7 @@ fn connect_one(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpSt
         return Ok(stream);
     }
     loop {
-        stream.fd.wait(Mode::Write, deadline)?;
+        stream.fd.wait_at(Mode::Write, deadline, site)?;
         if let Some(e) = stream.inner.take_error()? {
             return Err(e);
         }
@@ -239,20 +251,24 @@ fn connect_one(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpSt
 }
 
 impl Read for &TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || (&self.inner).read(buf))
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || (&self.inner).read_vectored(bufs))
     }
 }
 
 impl Write for &TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.fd.io(Mode::Write, || (&self.inner).write(buf))
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.fd
             .io(Mode::Write, || (&self.inner).write_vectored(bufs))
@@ -264,20 +280,24 @@ impl Write for &TcpStream {
 }
 
 impl Read for TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Write for TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }

@@ -46,32 +46,38 @@ impl UdpSocket {
     }
 
     /// Receives one datagram, waiting for it; returns its length and sender.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.fd.io(Mode::Read, || self.inner.recv_from(buf))
     }
 
     /// Like `recv_from` without consuming the datagram.
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.fd.io(Mode::Read, || self.inner.peek_from(buf))
     }
 
     /// Receives one datagram from the connected peer.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || self.inner.recv(buf))
     }
 
     /// Like `recv` without consuming the datagram.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || self.inner.peek(buf))
     }
 
     /// Sends one datagram to `addr` (resolved as blocking work; the first address).
+    #[track_caller]
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         let to = *resolve(addr)?.first().ok_or_else(super::no_addresses)?;
         self.fd.io(Mode::Write, || self.inner.send_to(buf, to))
     }
 
     /// Sends one datagram to the connected peer.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.fd.io(Mode::Write, || self.inner.send(buf))
     }

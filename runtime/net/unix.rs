@@ -51,6 +51,7 @@ impl UnixListener {
     }
 
     /// Waits for a connection.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (s, addr) = self.fd.io(Mode::Read, || self.inner.accept())?;
         Ok((UnixStream::from_std(s)?, addr))
@@ -75,6 +76,7 @@ impl UnixListener {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<UnixStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
         Some(self.listener.accept().map(|(s, _)| s))
     }
@@ -146,21 +148,25 @@ fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 }
 
 impl Read for &UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || (&self.inner).read(buf))
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || (&self.inner).read_vectored(bufs))
     }
 }
 
 impl Write for &UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         self.fd.io(Mode::Write, || send(fd, buf))
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let first = bufs
             .iter()
@@ -175,16 +181,19 @@ impl Write for &UnixStream {
 }
 
 impl Read for UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Write for UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }

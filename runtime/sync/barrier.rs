@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex as Lock;
 
 use super::waitq::{park_on, teardown_block, Node, OnUnwind, Parked, WaitQueue};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 struct State {
     arrived: usize,
@@ -69,16 +69,19 @@ impl Barrier {
     ///
     /// # Panics
     /// During runtime teardown, if the generation cannot complete.
+    #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         self.wait_inner(None).expect("no deadline")
     }
 
     /// Like [`wait`](Barrier::wait), but gives up after `timeout`, taking this arrival
     /// back (`None`); the generation then still needs `n` arrivals.
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Option<BarrierWaitResult> {
         self.wait_inner(Some(Instant::now() + timeout))
     }
 
+    #[track_caller]
     fn wait_inner(&self, deadline: Option<Instant>) -> Option<BarrierWaitResult> {
         let node = Node::new();
         {
@@ -100,7 +103,7 @@ impl Barrier {
         let unwound = OnUnwind::new(|| {
             self.leave(&node);
         });
-        let parked = park_on(&node, deadline, WaitReason::Barrier);
+        let parked = park_on(&node, deadline, Wait::here(WaitReason::Barrier));
         let released = parked == Parked::Notified || !self.leave(&node);
         unwound.defuse();
         if released {

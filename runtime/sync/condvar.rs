@@ -15,7 +15,7 @@ use parking_lot::Mutex as Lock;
 
 use super::mutex::MutexGuard;
 use super::waitq::{park_on, teardown_block, Node, OnUnwind, Parked, WaitQueue};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 /// A condition variable for goroutines and threads, used with [`Mutex`](super::Mutex).
 ///
@@ -64,11 +64,13 @@ impl Condvar {
     ///
     /// # Panics
     /// During runtime teardown (nothing could notify a destructor waiting here).
+    #[track_caller]
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         self.wait_until_inner(guard, None).0
     }
 
     /// Waits while `condition` holds (checking it first, under the lock).
+    #[track_caller]
     pub fn wait_while<'a, T: ?Sized, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -85,6 +87,7 @@ impl Condvar {
 
     /// Like [`wait`](Condvar::wait), giving up after `timeout` (the mutex is locked again
     /// either way).
+    #[track_caller]
     pub fn wait_timeout<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -96,6 +99,7 @@ impl Condvar {
 
     /// Waits while `condition` holds, at most `timeout` in total. The result says
     /// whether the time ran out with the condition still true.
+    #[track_caller]
     pub fn wait_timeout_while<'a, T: ?Sized, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -131,6 +135,7 @@ impl Condvar {
         all.wake();
     }
 
+    #[track_caller]
     fn wait_until_inner<'a, T: ?Sized>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -150,7 +155,7 @@ impl Condvar {
         });
         // Unlock only now that we are queued: a notifier that runs after this sees us.
         drop(guard);
-        let parked = park_on(&node, deadline, WaitReason::Condvar);
+        let parked = park_on(&node, deadline, Wait::here(WaitReason::Condvar));
         let timed_out = parked != Parked::Notified && self.queue.lock().remove(&node);
         unwound.defuse();
         if timed_out && parked == Parked::Teardown {

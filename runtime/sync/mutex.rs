@@ -72,7 +72,7 @@ use std::time::{Duration, Instant};
 use super::sema::{Acquired, Cancel, Sema};
 use super::waitq::teardown_block;
 use crate::context;
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 const LOCKED: usize = 1;
 const WOKEN: usize = 1 << 1;
@@ -103,6 +103,7 @@ impl RawMutex {
     }
 
     #[inline]
+    #[track_caller]
     pub(crate) fn lock(&self) {
         // Acquire: the previous owner's writes (released by its unlock) are visible.
         if self
@@ -132,6 +133,7 @@ impl RawMutex {
     }
 
     /// Locks unless `deadline` passes first; true when locked.
+    #[track_caller]
     pub(crate) fn lock_until(&self, deadline: Instant) -> bool {
         self.state
             .compare_exchange(0, LOCKED, Acquire, Relaxed)
@@ -156,8 +158,10 @@ impl RawMutex {
         self.state.load(Relaxed) & LOCKED != 0
     }
 
-    /// Go's `lockSlow`, with an optional deadline; true when locked.
+    /// Go's `lockSlow`, with an optional deadline; true when locked. The wait site is
+    /// the caller's.
     #[cold]
+    #[track_caller]
     fn lock_slow(&self, deadline: Option<Instant>) -> bool {
         let mut wait_start: Option<Instant> = None;
         let mut starving = false;
@@ -216,7 +220,7 @@ impl RawMutex {
                     match self.sema.acquire(
                         lifo,
                         deadline,
-                        WaitReason::Mutex,
+                        Wait::here(WaitReason::Mutex),
                         &|| self.cancel_wait(),
                         &|| self.abandon_wakeup(),
                     ) {
@@ -452,6 +456,7 @@ impl<T: ?Sized> Mutex<T> {
     /// When called during runtime teardown (by a destructor of a goroutine being dropped)
     /// on a mutex that only a dropped goroutine could unlock.
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         crate::checkpoint();
         self.raw.lock();
@@ -465,12 +470,14 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Locks, waiting at most `timeout`; `None` if the lock could not be had in time.
+    #[track_caller]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
         self.try_lock_until(Instant::now() + timeout)
     }
 
     /// Locks, waiting until `deadline` at the latest; `None` if the lock could not be
     /// had in time.
+    #[track_caller]
     pub fn try_lock_until(&self, deadline: Instant) -> Option<MutexGuard<'_, T>> {
         self.raw.lock_until(deadline).then(|| self.guard())
     }

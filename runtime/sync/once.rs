@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicU8, Ordering::*};
 use parking_lot::Mutex as Lock;
 
 use super::waitq::{park_on, teardown_block, Node, OnUnwind, Parked, WaitQueue};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 const INCOMPLETE: u8 = 0;
 const RUNNING: u8 = 1;
@@ -61,6 +61,7 @@ impl Once {
     /// # Panics
     /// If `f` panics (the panic propagates; the `Once` stays incomplete). During
     /// runtime teardown, if a dropped goroutine was running the initialiser.
+    #[track_caller]
     pub fn call_once<F: FnOnce()>(&self, f: F) {
         // Acquire: pairs with the initialiser's Release store of COMPLETE.
         if self.state.load(Acquire) == COMPLETE {
@@ -71,6 +72,7 @@ impl Once {
     }
 
     #[cold]
+    #[track_caller]
     fn call_slow(&self, f: &mut dyn FnMut()) {
         loop {
             match self
@@ -99,6 +101,7 @@ impl Once {
     }
 
     /// Parks until the running initialiser finishes (either way).
+    #[track_caller]
     fn wait_running(&self) {
         let node = Node::new();
         {
@@ -113,7 +116,7 @@ impl Once {
         let unwound = OnUnwind::new(|| {
             self.waiters.lock().remove(&node);
         });
-        let parked = park_on(&node, None, WaitReason::Once);
+        let parked = park_on(&node, None, Wait::here(WaitReason::Once));
         let removed = parked != Parked::Notified && self.waiters.lock().remove(&node);
         unwound.defuse();
         if removed {
@@ -193,6 +196,7 @@ impl<T> OnceLock<T> {
 
     /// The value, initialising it with `f` if nobody has; if another caller is
     /// initialising it, parks until that finishes. If `f` panics the cell stays empty.
+    #[track_caller]
     pub fn get_or_init<F: FnOnce() -> T>(&self, f: F) -> &T {
         if let Some(v) = self.get() {
             return v;
@@ -207,6 +211,7 @@ impl<T> OnceLock<T> {
 
     /// Stores `value` if the cell is empty; otherwise gives it back. Waits if another
     /// caller is initialising the cell.
+    #[track_caller]
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
         self.get_or_init(|| value.take().expect("taken once"));

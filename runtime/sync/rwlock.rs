@@ -40,7 +40,7 @@ use parking_lot::Mutex as Lock;
 
 use super::plain_hold::PlainHold;
 use super::waitq::{park_on, teardown_block, Node, OnUnwind, Parked, WaitQueue, WakeAll};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 const WRITER: usize = 1;
 const WRITER_WAITING: usize = 1 << 1;
@@ -129,6 +129,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Panics
     /// During runtime teardown, if only a dropped goroutine could release the lock.
+    #[track_caller]
     pub fn read(&self) -> RwLockReadGuard<'_, T> {
         crate::checkpoint();
         if !self.try_read_fast() && !self.read_slow(None) {
@@ -149,11 +150,13 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Takes a read lock, waiting at most `timeout`.
+    #[track_caller]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
         self.try_read_until(Instant::now() + timeout)
     }
 
     /// Takes a read lock, waiting until `deadline` at the latest.
+    #[track_caller]
     pub fn try_read_until(&self, deadline: Instant) -> Option<RwLockReadGuard<'_, T>> {
         (self.try_read_fast() || self.read_slow(Some(deadline))).then(|| RwLockReadGuard {
             lock: self,
@@ -165,6 +168,7 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// # Panics
     /// During runtime teardown, if only a dropped goroutine could release the lock.
+    #[track_caller]
     pub fn write(&self) -> RwLockWriteGuard<'_, T> {
         crate::checkpoint();
         if !self.try_write_fast() && !self.write_slow(None) {
@@ -179,11 +183,13 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// Takes the write lock, waiting at most `timeout`.
+    #[track_caller]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
         self.try_write_until(Instant::now() + timeout)
     }
 
     /// Takes the write lock, waiting until `deadline` at the latest.
+    #[track_caller]
     pub fn try_write_until(&self, deadline: Instant) -> Option<RwLockWriteGuard<'_, T>> {
         (self.try_write_fast() || self.write_slow(Some(deadline))).then(|| self.write_guard())
     }
@@ -233,6 +239,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn read_slow(&self, deadline: Option<Instant>) -> bool {
         let node = Node::new();
         {
@@ -261,7 +268,7 @@ impl<T: ?Sized> RwLock<T> {
                 self.read_unlock();
             }
         });
-        let parked = park_on(&node, deadline, WaitReason::RwLockRead);
+        let parked = park_on(&node, deadline, Wait::here(WaitReason::RwLockRead));
         let got = parked == Parked::Notified || !self.leave_reader(&node);
         guard.defuse();
         if !got && parked == Parked::Teardown {
@@ -283,6 +290,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn write_slow(&self, deadline: Option<Instant>) -> bool {
         let node = Node::new();
         {
@@ -306,7 +314,7 @@ impl<T: ?Sized> RwLock<T> {
                 unsafe { self.write_unlock() };
             }
         });
-        let parked = park_on(&node, deadline, WaitReason::RwLockWrite);
+        let parked = park_on(&node, deadline, Wait::here(WaitReason::RwLockWrite));
         let got = parked == Parked::Notified || !self.leave_writer(&node);
         guard.defuse();
         if !got && parked == Parked::Teardown {

@@ -12,7 +12,7 @@ use std::time::Instant;
 use parking_lot::Mutex as Lock;
 
 use super::waitq::{park_on, wait_imminent, Node, OnUnwind, Parked, WaitQueue};
-use crate::g::WaitReason;
+use crate::g::Wait;
 
 /// What a waiter that must stop waiting (deadline, teardown, unwinding) may do; decided
 /// by the owner under the semaphore's lock, with the waiter's node still queued and not
@@ -83,7 +83,7 @@ impl Sema {
         &self,
         lifo: bool,
         deadline: Option<Instant>,
-        reason: WaitReason,
+        wait: Wait,
         cancel: &dyn Fn() -> Cancel,
         abandon: &dyn Fn(),
     ) -> Acquired {
@@ -107,11 +107,11 @@ impl Sema {
         }
         let guard = OnUnwind::new(|| {
             if !self.leave(&node, cancel) {
-                wait_imminent(&node, reason);
+                wait_imminent(&node, wait);
                 abandon();
             }
         });
-        let out = match park_on(&node, deadline, reason) {
+        let out = match park_on(&node, deadline, wait) {
             Parked::Notified => Acquired::Granted,
             how => {
                 if self.leave(&node, cancel) {
@@ -121,7 +121,7 @@ impl Sema {
                         Acquired::Teardown
                     }
                 } else {
-                    wait_imminent(&node, reason);
+                    wait_imminent(&node, wait);
                     Acquired::Granted
                 }
             }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use super::plain_hold::PlainHold;
 use super::sema::{Acquired, Cancel, Sema};
 use super::waitq::teardown_block;
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 /// A counting semaphore: at most `permits` holders at once.
 ///
@@ -50,6 +50,7 @@ impl Semaphore {
     ///
     /// # Panics
     /// During runtime teardown, if only a dropped goroutine could release a permit.
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         match self.acquire_inner(None) {
             Acquired::Granted => SemaphorePermit {
@@ -70,11 +71,13 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting at most `timeout`.
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         self.acquire_until(Instant::now() + timeout)
     }
 
     /// Takes a permit, waiting until `deadline` at the latest.
+    #[track_caller]
     pub fn acquire_until(&self, deadline: Instant) -> Option<SemaphorePermit<'_>> {
         (self.acquire_inner(Some(deadline)) == Acquired::Granted).then(|| SemaphorePermit {
             sem: self,
@@ -93,11 +96,12 @@ impl Semaphore {
         self.sema.lock().count
     }
 
+    #[track_caller]
     fn acquire_inner(&self, deadline: Option<Instant>) -> Acquired {
         self.sema.acquire(
             false,
             deadline,
-            WaitReason::Semaphore,
+            Wait::here(WaitReason::Semaphore),
             &|| Cancel::Leave,
             &|| self.sema.release(),
         )

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex as Lock;
 
 use super::waitq::{park_on, teardown_block, Node, OnUnwind, Parked, WaitQueue};
-use crate::g::WaitReason;
+use crate::g::{Wait, WaitReason};
 
 struct Inner {
     count: AtomicI64,
@@ -98,6 +98,7 @@ impl WaitGroup {
     /// # Panics
     /// During runtime teardown, if the counter is not zero (only dropped goroutines
     /// could bring it down).
+    #[track_caller]
     pub fn wait(&self) {
         if !self.wait_inner(None) {
             unreachable!("an untimed wait returns at zero");
@@ -105,10 +106,12 @@ impl WaitGroup {
     }
 
     /// Parks until the counter is zero or `timeout` passes; true if it reached zero.
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         self.wait_inner(Some(Instant::now() + timeout))
     }
 
+    #[track_caller]
     fn wait_inner(&self, deadline: Option<Instant>) -> bool {
         let inner = &*self.inner;
         if inner.count.load(Acquire) == 0 {
@@ -127,7 +130,7 @@ impl WaitGroup {
         let unwound = OnUnwind::new(|| {
             inner.waiters.lock().remove(&node);
         });
-        let parked = park_on(&node, deadline, WaitReason::WaitGroup);
+        let parked = park_on(&node, deadline, Wait::here(WaitReason::WaitGroup));
         let done = parked == Parked::Notified || !inner.waiters.lock().remove(&node);
         unwound.defuse();
         if !done && parked == Parked::Teardown {

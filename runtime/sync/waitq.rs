@@ -39,7 +39,7 @@ use std::sync::atomic::{AtomicBool, Ordering::*};
 use std::time::Instant;
 
 use crate::context;
-use crate::g::WaitReason;
+use crate::g::Wait;
 use crate::waiter::{self, park_current, park_until, Waiter};
 
 /// One waiting goroutine or thread. Lives on the waiter's stack; see the module docs.
@@ -209,7 +209,8 @@ pub(crate) enum Parked {
 }
 
 /// Parks the caller until `node` is notified or `deadline` passes.
-pub(crate) fn park_on(node: &Node, deadline: Option<Instant>, reason: WaitReason) -> Parked {
+/// `w` is what dumps show meanwhile.
+pub(crate) fn park_on(node: &Node, deadline: Option<Instant>, w: Wait) -> Parked {
     loop {
         if node.is_notified() {
             return Parked::Notified;
@@ -219,10 +220,10 @@ pub(crate) fn park_on(node: &Node, deadline: Option<Instant>, reason: WaitReason
                 if context::in_teardown() {
                     return Parked::Teardown;
                 }
-                park_current(reason);
+                park_current(w);
             }
             Some(d) => {
-                if park_until(d, reason) {
+                if park_until(d, w) {
                     return if node.is_notified() {
                         Parked::Notified
                     } else {
@@ -237,12 +238,12 @@ pub(crate) fn park_on(node: &Node, deadline: Option<Instant>, reason: WaitReason
 /// Waits for a notification known to be imminent (a waker is between its decision and
 /// its pop). During teardown park returns at once, so this yields the thread instead:
 /// the waker is then a plain thread that will finish.
-pub(crate) fn wait_imminent(node: &Node, reason: WaitReason) {
+pub(crate) fn wait_imminent(node: &Node, w: Wait) {
     while !node.is_notified() {
         if context::in_teardown() {
             std::thread::yield_now();
         } else {
-            park_current(reason);
+            park_current(w);
         }
     }
 }

@@ -1,0 +1,118 @@
+//! Latency histograms in `gort::metrics()` and their Prometheus rendering.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use gort::Runtime;
+
+fn rt(procs: usize) -> Runtime {
+    Runtime::builder().procs(procs).build().unwrap()
+}
+
+#[test]
+fn park_duration_reflects_how_long_goroutines_slept() {
+    let m = rt(2).block_on(|| {
+        let hs: Vec<_> = (0..400)
+            .map(|_| gort::spawn(|| gort::time::sleep(Duration::from_millis(30))))
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        gort::metrics()
+    });
+    let p = &m.park_duration;
+    // One transition in eight is sampled: 400 sleeps give about 50 samples (joins add more).
+    assert!(p.count() >= 20, "{} samples", p.count());
+    assert!(
+        p.max() >= Duration::from_millis(29),
+        "the longest park {:?} is shorter than the sleeps",
+        p.max()
+    );
+    assert!(p.quantile(0.5) <= p.quantile(0.99));
+    assert!(p.quantile(0.99) <= p.max());
+}
+
+#[test]
+fn run_length_sees_a_long_run_and_latency_sees_waiting_behind_it() {
+    let m = rt(1).block_on(|| {
+        // On one P, goroutines that yield after 2 ms of work make each other wait.
+        let hs: Vec<_> = (0..4)
+            .map(|_| {
+                gort::spawn(|| {
+                    for _ in 0..40 {
+                        let t = Instant::now();
+                        while t.elapsed() < Duration::from_millis(2) {
+                            std::hint::spin_loop();
+                        }
+                        gort::yield_now();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        gort::metrics()
+    });
+    assert!(m.run_length.count() >= 10, "{}", m.run_length.count());
+    assert!(
+        m.run_length.quantile(0.5) >= Duration::from_micros(1900),
+        "median run {:?}",
+        m.run_length.quantile(0.5)
+    );
+    assert!(m.sched_latency.count() >= 10);
+    // Behind three others that each run 2 ms, a yielded goroutine waits about 6 ms.
+    assert!(
+        m.sched_latency.quantile(0.99) >= Duration::from_millis(4),
+        "p99 latency {:?}",
+        m.sched_latency.quantile(0.99)
+    );
+}
+
+#[test]
+fn prometheus_text_parses_and_matches_the_snapshot() {
+    let m = rt(2).block_on(|| {
+        let hs: Vec<_> = (0..1000u64).map(|i| gort::spawn(move || i)).collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        gort::time::sleep(Duration::from_millis(2));
+        gort::metrics()
+    });
+    let text = m.to_prometheus();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+        .expect("valid Prometheus text");
+    let mut by_name: HashMap<&str, Vec<&prometheus_parse::Sample>> = HashMap::new();
+    for s in &scrape.samples {
+        by_name.entry(s.metric.as_str()).or_default().push(s);
+    }
+    let value = |s: &prometheus_parse::Sample| match s.value {
+        prometheus_parse::Value::Counter(v)
+        | prometheus_parse::Value::Gauge(v)
+        | prometheus_parse::Value::Untyped(v) => v,
+        _ => panic!("{} is not a scalar", s.metric),
+    };
+    // Per-P counters, one sample per P, summing to the snapshot's total.
+    let spawned = &by_name["gort_spawned_total"];
+    assert_eq!(spawned.len(), 2);
+    let sum: f64 = spawned.iter().map(|s| value(s)).sum();
+    assert_eq!(sum as u64, m.procs.iter().map(|p| p.spawned).sum::<u64>());
+    assert!(sum >= 1000.0);
+    assert_eq!(
+        value(by_name["gort_goroutines"][0]) as u64,
+        m.live_goroutines
+    );
+    assert!(scrape.docs.contains_key("gort_threads"));
+    // The histogram: cumulative buckets ending at the count.
+    let hist = by_name["gort_park_duration_seconds"]
+        .iter()
+        .find_map(|s| match &s.value {
+            prometheus_parse::Value::Histogram(b) => Some(b.clone()),
+            _ => None,
+        })
+        .expect("park duration histogram");
+    assert!(hist.windows(2).all(|w| w[0].count <= w[1].count));
+    assert_eq!(hist.last().unwrap().count as u64, m.park_duration.count());
+    let quantiles = &by_name["gort_sched_latency_quantile_seconds"];
+    assert_eq!(quantiles.len(), 4);
+}
