@@ -18,6 +18,17 @@ fn child(test: &str, envs: &[(&str, &str)]) -> std::process::Output {
     c.output().unwrap()
 }
 
+/// CPU time of the calling thread.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: writes one timespec to a live local.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
 fn in_child(test: &str) -> bool {
     std::env::var("GORT_TEST_CHILD").as_deref() == Ok(test)
 }
@@ -154,10 +165,15 @@ fn checkpoint_lets_another_goroutine_run_on_the_same_p() {
     let (other_ran_during_loop, requests) = rt.block_on(|| {
         let other_ran = Arc::new(AtomicBool::new(false));
         let o = other_ran.clone();
+        // Spawned first, so the busy goroutine (spawned last, in `runnext`) runs first and
+        // the other can only run once the busy one yields.
+        let other_ran2 = other_ran.clone();
+        let other = gort::spawn(move || other_ran2.store(true, SeqCst));
         let busy = gort::spawn(move || {
             let t = Instant::now();
             let mut seen = false;
-            while t.elapsed() < Duration::from_millis(50) {
+            // Until the other goroutine has run (sysmon asks after 10 ms), bounded.
+            while t.elapsed() < Duration::from_secs(5) && !seen {
                 for _ in 0..1000 {
                     std::hint::black_box(0u64);
                 }
@@ -166,8 +182,6 @@ fn checkpoint_lets_another_goroutine_run_on_the_same_p() {
             }
             seen
         });
-        let other_ran2 = other_ran.clone();
-        let other = gort::spawn(move || other_ran2.store(true, SeqCst));
         let seen = busy.join().unwrap();
         other.join().unwrap();
         (seen, gort::metrics().preempt_requests)
@@ -188,9 +202,13 @@ fn a_hog_is_reported_once_with_its_name() {
             let h = gort::GoroutineBuilder::new()
                 .name("spinner")
                 .spawn(|| {
+                    // 150 ms of this thread's CPU (wall time could be mostly waiting
+                    // for a core on a loaded machine, which is not hogging).
                     let t = Instant::now();
                     let mut x = 0u64;
-                    while t.elapsed() < Duration::from_millis(150) {
+                    while thread_cpu() < Duration::from_millis(150)
+                        && t.elapsed() < Duration::from_secs(30)
+                    {
                         x = std::hint::black_box(x.wrapping_add(1));
                     }
                     x
@@ -328,20 +346,21 @@ fn channel_and_mutex_calls_are_scheduling_points_for_preemption() {
     let seen = rt.block_on(|| {
         let other_ran = Arc::new(AtomicBool::new(false));
         let o = other_ran.clone();
+        // Spawned first: the busy goroutine (last spawned, in `runnext`) runs first.
+        let other = gort::spawn(move || other_ran.store(true, SeqCst));
         let busy = gort::spawn(move || {
             // Never blocks: a buffered channel it feeds itself, and an uncontended lock.
             let (tx, rx) = gort::chan::bounded::<u64>(1);
             let m = gort::sync::Mutex::new(0u64);
             let t = Instant::now();
             let mut seen = false;
-            while t.elapsed() < Duration::from_millis(50) {
+            while t.elapsed() < Duration::from_secs(5) && !seen {
                 tx.send(1).unwrap();
                 *m.lock() += rx.recv().unwrap();
                 seen |= o.load(SeqCst);
             }
             seen
         });
-        let other = gort::spawn(move || other_ran.store(true, SeqCst));
         let seen = busy.join().unwrap();
         other.join().unwrap();
         seen
@@ -362,17 +381,18 @@ fn a_loop_of_short_blocking_calls_is_still_preempted() {
     let seen = rt.block_on(|| {
         let other_ran = Arc::new(AtomicBool::new(false));
         let o = other_ran.clone();
+        // Spawned first: the busy goroutine (last spawned, in `runnext`) runs first.
+        let other = gort::spawn(move || other_ran.store(true, SeqCst));
         let busy = gort::spawn(move || {
             let t = Instant::now();
             let mut seen = false;
-            while t.elapsed() < Duration::from_millis(100) && !seen {
+            while t.elapsed() < Duration::from_secs(5) && !seen {
                 gort::blocking(|| std::hint::black_box(0));
                 gort::checkpoint();
                 seen |= o.load(SeqCst);
             }
             seen
         });
-        let other = gort::spawn(move || other_ran.store(true, SeqCst));
         let seen = busy.join().unwrap();
         other.join().unwrap();
         seen
