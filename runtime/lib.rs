@@ -66,6 +66,7 @@
 //! | `GORT_MAX_THREADS` | cap on OS threads per runtime (> procs) | 10,000 |
 //! | `GORT_SCHEDTRACE` | print Go's `SCHED` line to stderr every this many ms (≥ 1) | off |
 //! | `GORT_SCHEDDETAIL` | `1`: each trace adds a line per P, M and goroutine | `0` |
+//! | `GORT_SIGQUIT` | `dump`: SIGQUIT prints a goroutine dump, the process goes on | `default` |
 //!
 //! # Stacks
 //!
@@ -102,11 +103,32 @@
 //!
 //! # Observability
 //!
-//! [`metrics()`] (and [`Runtime::metrics`]) gives per-P counters: spawns, context
-//! switches, steals, global-queue pulls, overflows, parks, spins. [`dump()`] lists every
-//! goroutine with its wait reason and spawn site; when every goroutine is parked and
-//! nothing can wake one, `run` panics with "all goroutines are asleep - deadlock!" and
-//! that dump ([`Runtime::try_block_on`] returns it as an error instead).
+//! [`metrics()`] (and [`Runtime::metrics`]) gives per-P counters (spawns, context
+//! switches, steals, global-queue pulls, overflows, parks, spins, syscall handoffs,
+//! netpoll wakes) and three sampled latency [`Histogram`]s: scheduling latency
+//! (runnable → running, gort's event-loop lag), run length between scheduling points,
+//! and park duration; [`Metrics::to_prometheus`] renders the lot for a `/metrics`
+//! endpoint. `GORT_SCHEDTRACE=<ms>` prints Go's `SCHED` summary line periodically. [`dump()`] (and
+//! [`Runtime::dump`]) lists every goroutine Go-style: its status or wait reason with how
+//! long it has waited, its *wait site* (the line of your code whose blocking call parked
+//! it: every blocking gort call is `#[track_caller]`), its spawn site and name.
+//! Identical goroutines (same reason, wait site, spawn site and name) are one entry with
+//! their count, so a million goroutines stuck on one line read as one entry, and a dump
+//! of a million takes about 0.2 s:
+//!
+//! ```text
+//! 1000000 goroutines "worker" [chan receive, 1.2 s to 3.4 s]:
+//!     chan receive at src/main.rs:42:13
+//!     spawned at src/main.rs:10:5
+//!     ids 2, 3, 4, 5, 6, 7, 8, 9 and 999992 more
+//! ```
+//!
+//! With [`Builder::sigquit_dump`] (or `GORT_SIGQUIT=dump`), SIGQUIT (`Ctrl-\`) prints
+//! the dump of every such runtime to stderr and the process goes on: this replaces the
+//! signal's default action (a core dump) while such a runtime lives. When every
+//! goroutine is parked and nothing can wake one, `run` panics with "all goroutines are
+//! asleep - deadlock!" and the dump ([`Runtime::try_block_on`] returns it as an error
+//! instead).
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]
