@@ -95,6 +95,17 @@ impl PollFd {
         }
     }
 
+    /// After `shutdown(2)` of `how`: wakes goroutines waiting on the closed directions,
+    /// so they retry and see end of stream or an error.
+    pub(crate) fn shut(&self, how: std::net::Shutdown) {
+        if how != std::net::Shutdown::Write {
+            self.kick(Mode::Read);
+        }
+        if how != std::net::Shutdown::Read {
+            self.kick(Mode::Write);
+        }
+    }
+
     /// Wakes a goroutine waiting for `mode` (after `shutdown(2)`: it retries and sees
     /// end of stream or an error).
     pub(crate) fn kick(&self, mode: Mode) {

@@ -176,12 +176,7 @@ impl TcpStream {
     /// and sees end of stream (read) or an error (write).
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)?;
-        if how != Shutdown::Write {
-            self.fd.kick(Mode::Read);
-        }
-        if how != Shutdown::Read {
-            self.fd.kick(Mode::Write);
-        }
+        self.fd.shut(how);
         Ok(())
     }
 

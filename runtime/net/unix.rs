@@ -124,12 +124,7 @@ impl UnixStream {
     /// Shuts down one or both directions, waking a goroutine blocked on them.
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.inner.shutdown(how)?;
-        if how != Shutdown::Write {
-            self.fd.kick(Mode::Read);
-        }
-        if how != Shutdown::Read {
-            self.fd.kick(Mode::Write);
-        }
+        self.fd.shut(how);
         Ok(())
     }
 }
