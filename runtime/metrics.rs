@@ -131,7 +131,7 @@ pub struct Metrics {
     /// Goroutines the netpoller made runnable.
     pub netpoll_woken: u64,
     /// Scheduling latency: from becoming runnable (spawned, woken, yielded, I/O ready)
-    /// to running, sampled on one transition in eight. gort's event-loop lag.
+    /// to running, sampled (`Builder::latency_sampling`). gort's event-loop lag.
     pub sched_latency: Histogram,
     /// Run length: from a switch into a goroutine to its next scheduling point (sampled).
     pub run_length: Histogram,

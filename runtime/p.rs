@@ -110,8 +110,8 @@ pub(crate) struct PLocal {
     pub(crate) stacks: Vec<GoStack>,
     pub(crate) goid_next: u64,
     pub(crate) goid_end: u64,
-    /// Counts runnable transitions made on this P; every `SAMPLE_EVERY`-th is timed.
-    pub(crate) sample: u8,
+    /// Counts runnable transitions made on this P; one in `latency_sampling` is timed.
+    pub(crate) sample: u32,
 }
 
 // SAFETY: `local` is accessed only by the M holding the P (see module doc); everything

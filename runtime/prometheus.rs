@@ -179,7 +179,7 @@ impl Metrics {
         let hists = [
             (
                 "sched_latency",
-                "Runnable to running (sampled 1 in 8).",
+                "Runnable to running (sampled, see Builder::latency_sampling).",
                 &self.sched_latency,
             ),
             (

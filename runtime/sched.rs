@@ -20,7 +20,7 @@ use parking_lot::Mutex;
 use crate::config::{Config, SpinningLimit};
 use crate::context::{self, MContext};
 use crate::g::{GRef, G};
-use crate::histogram::{PHistograms, SAMPLE_EVERY};
+use crate::histogram::PHistograms;
 use crate::m::{self, M};
 use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
@@ -95,6 +95,8 @@ pub(crate) struct Sched {
     /// Sampling counter and histograms for transitions made without a P (plain threads,
     /// the poll M, sysmon).
     sample: AtomicU64,
+    /// `latency_sampling - 1` (a power of two minus one).
+    sample_mask: u32,
     pub(crate) unowned_hist: Mutex<PHistograms>,
 }
 
@@ -147,6 +149,7 @@ impl Sched {
             preempt_requests: AtomicU64::new(0),
             hogs: AtomicU64::new(0),
             sample: AtomicU64::new(0),
+            sample_mask: config.latency_sampling - 1,
             unowned_hist: Mutex::new(PHistograms::new()),
             config,
         }
@@ -228,7 +231,7 @@ impl Sched {
 
     // ----- making goroutines runnable ---------------------------------------------
 
-    /// A goroutine became runnable: on one transition in `SAMPLE_EVERY`, stamp it for
+    /// A goroutine became runnable: on one transition in `latency_sampling`, stamp it for
     /// the scheduling-latency histogram (`execute` reads the stamp) and, if it was
     /// parked, record how long (`histogram.rs`).
     ///
@@ -241,9 +244,9 @@ impl Sched {
                 // SAFETY: the caller holds `p`.
                 let l = unsafe { p.local() };
                 l.sample = l.sample.wrapping_add(1);
-                l.sample % SAMPLE_EVERY == 0
+                l.sample & self.sample_mask == 0
             }
-            None => self.sample.fetch_add(1, Relaxed) % u64::from(SAMPLE_EVERY) == 0,
+            None => self.sample.fetch_add(1, Relaxed) as u32 & self.sample_mask == 0,
         };
         if sampled {
             self.stamp_runnable(g, p, after_park);

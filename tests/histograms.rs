@@ -5,8 +5,13 @@ use std::time::{Duration, Instant};
 
 use gort::Runtime;
 
+/// Every transition timed, so counts are exact.
 fn rt(procs: usize) -> Runtime {
-    Runtime::builder().procs(procs).build().unwrap()
+    Runtime::builder()
+        .procs(procs)
+        .latency_sampling(1)
+        .build()
+        .unwrap()
 }
 
 #[test]
@@ -21,8 +26,8 @@ fn park_duration_reflects_how_long_goroutines_slept() {
         gort::metrics()
     });
     let p = &m.park_duration;
-    // One transition in eight is sampled: 400 sleeps give about 50 samples (joins add more).
-    assert!(p.count() >= 20, "{} samples", p.count());
+    // Every transition is sampled: 400 sleeps, plus the main goroutine's joins.
+    assert!(p.count() >= 400, "{} samples", p.count());
     assert!(
         p.max() >= Duration::from_millis(29),
         "the longest park {:?} is shorter than the sleeps",
@@ -67,6 +72,17 @@ fn run_length_sees_a_long_run_and_latency_sees_waiting_behind_it() {
         "p99 latency {:?}",
         m.sched_latency.quantile(0.99)
     );
+}
+
+#[test]
+fn a_bad_sampling_rate_is_an_error() {
+    for bad in [0, 3, 2048] {
+        let e = Runtime::builder()
+            .latency_sampling(bad)
+            .build()
+            .unwrap_err();
+        assert!(e.to_string().contains("latency_sampling"), "{e}");
+    }
 }
 
 #[test]
