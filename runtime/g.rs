@@ -143,11 +143,11 @@ impl WaitReason {
 /// on its slow path (or passes `Location::caller()` down to where one is built), so the
 /// site is the line in the user's code, not a line inside gort.
 ///
-/// It is one word: the `&'static Location` with the reason in its top byte (user-space
-/// addresses leave it clear on every 64-bit target gort runs on; a site that did not
-/// would be dropped, never misread). Being a single register matters: it travels down
+/// It is one word: the `&'static Location` with the reason in its top byte (Linux user
+/// space leaves that byte clear on x86-64 and aarch64; elsewhere a site that does not
+/// fit is dropped, never misread). Being a single register matters: it travels down
 /// every blocking path (`Ctx::wait`, `park_on`, `park_current`) and is stored into the
-/// G as is, and a two-word version measurably slowed the channel ping-pong.
+/// G as is; a two-word version measurably slowed the channel ping-pong.
 #[derive(Clone, Copy, Debug)]
 pub struct Wait(*const Location<'static>);
 
@@ -168,7 +168,11 @@ impl Wait {
     #[inline(always)]
     pub(crate) fn at(reason: WaitReason, site: &'static Location<'static>) -> Wait {
         let mut p: *const Location<'static> = site;
-        if (p as usize) >> REASON_SHIFT != 0 {
+        // Linux user space ends below 2^56 on x86-64 (even with 5-level paging) and on
+        // aarch64 (52-bit at most; a `Location` is untagged static data): no check.
+        if cfg!(not(any(target_arch = "x86_64", target_arch = "aarch64")))
+            && (p as usize) >> REASON_SHIFT != 0
+        {
             p = std::ptr::null(); // cannot carry the tag: keep the reason only
         }
         // Wrapping arithmetic keeps the reference's provenance (the tagged word is
