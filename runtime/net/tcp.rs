@@ -64,20 +64,6 @@ impl TcpListener {
         })
     }
 
-    /// Wraps a std listener (registering it when called on a goroutine).
-    pub fn from_std(inner: std::net::TcpListener) -> io::Result<TcpListener> {
-        let fd = PollFd::new(inner.as_fd())?;
-        Ok(TcpListener { fd, inner })
-    }
-
-    /// Unregisters the listener and returns it in blocking mode.
-    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let TcpListener { fd, inner } = self;
-        drop(fd);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
-    }
-
     /// Waits for a connection. Errors such as `EMFILE` are returned and leave the
     /// listener usable: the connection stays queued until descriptors free up.
     #[track_caller]
@@ -146,20 +132,6 @@ impl TcpStream {
             ));
         }
         connect_one(addr, Some(Instant::now() + timeout), Location::caller())
-    }
-
-    /// Wraps a connected std stream (registering it when called on a goroutine).
-    pub fn from_std(inner: std::net::TcpStream) -> io::Result<TcpStream> {
-        let fd = PollFd::new(inner.as_fd())?;
-        Ok(TcpStream { fd, inner })
-    }
-
-    /// Unregisters the stream and returns it in blocking mode.
-    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let TcpStream { fd, inner } = self;
-        drop(fd);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
     }
 
     /// The remote address.
@@ -302,8 +274,27 @@ impl Write for TcpStream {
     }
 }
 
+/// What every socket type has around its std twin `$std` (fields `fd: PollFd`, `inner`):
+/// the conversions to and from std, fd access, and `Debug`.
 macro_rules! fd_traits {
-    ($t:ty) => {
+    ($t:ident, $std:ty) => {
+        impl $t {
+            /// Wraps a std socket, registering it with the runtime's poller when called on
+            /// a goroutine (on a plain thread it stays an ordinary blocking socket).
+            pub fn from_std(inner: $std) -> std::io::Result<$t> {
+                let fd = PollFd::new(inner.as_fd())?;
+                Ok($t { fd, inner })
+            }
+
+            /// Unregisters the socket and returns it in blocking mode.
+            pub fn into_std(self) -> std::io::Result<$std> {
+                let $t { fd, inner } = self;
+                drop(fd);
+                inner.set_nonblocking(false)?;
+                Ok(inner)
+            }
+        }
+
         impl AsRawFd for $t {
             fn as_raw_fd(&self) -> RawFd {
                 self.inner.as_raw_fd()
@@ -328,5 +319,5 @@ macro_rules! fd_traits {
 }
 pub(crate) use fd_traits;
 
-fd_traits!(TcpListener);
-fd_traits!(TcpStream);
+fd_traits!(TcpListener, std::net::TcpListener);
+fd_traits!(TcpStream, std::net::TcpStream);

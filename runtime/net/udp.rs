@@ -25,20 +25,6 @@ impl UdpSocket {
         })
     }
 
-    /// Wraps a std socket (registering it when called on a goroutine).
-    pub fn from_std(inner: std::net::UdpSocket) -> io::Result<UdpSocket> {
-        let fd = PollFd::new(inner.as_fd())?;
-        Ok(UdpSocket { fd, inner })
-    }
-
-    /// Unregisters the socket and returns it in blocking mode.
-    pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let UdpSocket { fd, inner } = self;
-        drop(fd);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
-    }
-
     /// Sets the default peer for `send` and `recv` and filters other senders out.
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         let addrs = resolve(addr)?;
@@ -115,4 +101,4 @@ impl UdpSocket {
 
 socket_options!(UdpSocket);
 
-fd_traits!(UdpSocket);
+fd_traits!(UdpSocket, std::net::UdpSocket);

@@ -36,20 +36,6 @@ impl UnixListener {
         UnixListener::from_std(inner)
     }
 
-    /// Wraps a std listener (registering it when called on a goroutine).
-    pub fn from_std(inner: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
-        let fd = PollFd::new(inner.as_fd())?;
-        Ok(UnixListener { fd, inner })
-    }
-
-    /// Unregisters the listener and returns it in blocking mode.
-    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
-        let UnixListener { fd, inner } = self;
-        drop(fd);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
-    }
-
     /// Waits for a connection.
     #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
@@ -95,20 +81,6 @@ impl UnixStream {
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         Ok((UnixStream::from_std(a)?, UnixStream::from_std(b)?))
-    }
-
-    /// Wraps a std stream (registering it when called on a goroutine).
-    pub fn from_std(inner: std::os::unix::net::UnixStream) -> io::Result<UnixStream> {
-        let fd = PollFd::new(inner.as_fd())?;
-        Ok(UnixStream { fd, inner })
-    }
-
-    /// Unregisters the stream and returns it in blocking mode.
-    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
-        let UnixStream { fd, inner } = self;
-        drop(fd);
-        inner.set_nonblocking(false)?;
-        Ok(inner)
     }
 
     /// The local address.
@@ -198,5 +170,5 @@ impl Write for UnixStream {
     }
 }
 
-fd_traits!(UnixListener);
-fd_traits!(UnixStream);
+fd_traits!(UnixListener, std::os::unix::net::UnixListener);
+fd_traits!(UnixStream, std::os::unix::net::UnixStream);
