@@ -156,44 +156,6 @@ fn fifty_blocked_goroutines_do_not_stall_the_rest_and_threads_go_idle_after() {
 }
 
 #[test]
-fn checkpoint_lets_another_goroutine_run_on_the_same_p() {
-    let rt = Runtime::builder()
-        .procs(1)
-        .hog_warning(false)
-        .build()
-        .unwrap();
-    let (other_ran_during_loop, requests) = rt.block_on(|| {
-        let other_ran = Arc::new(AtomicBool::new(false));
-        let o = other_ran.clone();
-        // Spawned first, so the busy goroutine (spawned last, in `runnext`) runs first and
-        // the other can only run once the busy one yields.
-        let other_ran2 = other_ran.clone();
-        let other = gort::spawn(move || other_ran2.store(true, SeqCst));
-        let busy = gort::spawn(move || {
-            let t = Instant::now();
-            let mut seen = false;
-            // Until the other goroutine has run (sysmon asks after 10 ms), bounded.
-            while t.elapsed() < Duration::from_secs(5) && !seen {
-                for _ in 0..1000 {
-                    std::hint::black_box(0u64);
-                }
-                gort::checkpoint();
-                seen |= o.load(SeqCst);
-            }
-            seen
-        });
-        let seen = busy.join().unwrap();
-        other.join().unwrap();
-        (seen, gort::metrics().preempt_requests)
-    });
-    assert!(
-        other_ran_during_loop,
-        "the busy goroutine was never preempted"
-    );
-    assert!(requests >= 1);
-}
-
-#[test]
 fn a_hog_is_reported_once_with_its_name() {
     const NAME: &str = "a_hog_is_reported_once_with_its_name";
     if in_child(NAME) {
@@ -336,66 +298,69 @@ fn gort_calls_inside_blocking_act_as_on_a_thread() {
     assert_eq!(got, 11);
 }
 
-#[test]
-fn channel_and_mutex_calls_are_scheduling_points_for_preemption() {
+/// On one P, a goroutine loops over `step` until another goroutine has run; the other
+/// can only run if the loop yields at a scheduling point inside `step` (it was spawned
+/// first, so the busy one, in `runnext`, runs first). Returns whether it ran during the
+/// loop (bounded at 5 s) and the preempt requests sysmon made.
+fn other_runs_during(mut step: impl FnMut() + Send + 'static) -> (bool, u64) {
     let rt = Runtime::builder()
         .procs(1)
         .hog_warning(false)
         .build()
         .unwrap();
-    let seen = rt.block_on(|| {
+    rt.block_on(move || {
         let other_ran = Arc::new(AtomicBool::new(false));
         let o = other_ran.clone();
-        // Spawned first: the busy goroutine (last spawned, in `runnext`) runs first.
         let other = gort::spawn(move || other_ran.store(true, SeqCst));
         let busy = gort::spawn(move || {
-            // Never blocks: a buffered channel it feeds itself, and an uncontended lock.
-            let (tx, rx) = gort::chan::bounded::<u64>(1);
-            let m = gort::sync::Mutex::new(0u64);
             let t = Instant::now();
             let mut seen = false;
             while t.elapsed() < Duration::from_secs(5) && !seen {
-                tx.send(1).unwrap();
-                *m.lock() += rx.recv().unwrap();
+                step();
                 seen |= o.load(SeqCst);
             }
             seen
         });
         let seen = busy.join().unwrap();
         other.join().unwrap();
-        seen
+        (seen, gort::metrics().preempt_requests)
+    })
+}
+
+#[test]
+fn checkpoint_lets_another_goroutine_run_on_the_same_p() {
+    let (seen, requests) = other_runs_during(|| {
+        for _ in 0..1000 {
+            std::hint::black_box(0u64);
+        }
+        gort::checkpoint();
+    });
+    assert!(seen, "the busy goroutine was never preempted");
+    assert!(requests >= 1);
+}
+
+#[test]
+fn channel_and_mutex_calls_are_scheduling_points_for_preemption() {
+    // Never blocks: a buffered channel the loop feeds itself, and an uncontended lock.
+    let (tx, rx) = gort::chan::bounded::<u64>(1);
+    let m = gort::sync::Mutex::new(0u64);
+    let (seen, requests) = other_runs_during(move || {
+        tx.send(1).unwrap();
+        *m.lock() += rx.recv().unwrap();
     });
     assert!(
         seen,
         "a loop of channel and mutex calls was never preempted"
     );
+    assert!(requests >= 1);
 }
 
 #[test]
 fn a_loop_of_short_blocking_calls_is_still_preempted() {
-    let rt = Runtime::builder()
-        .procs(1)
-        .hog_warning(false)
-        .build()
-        .unwrap();
-    let seen = rt.block_on(|| {
-        let other_ran = Arc::new(AtomicBool::new(false));
-        let o = other_ran.clone();
-        // Spawned first: the busy goroutine (last spawned, in `runnext`) runs first.
-        let other = gort::spawn(move || other_ran.store(true, SeqCst));
-        let busy = gort::spawn(move || {
-            let t = Instant::now();
-            let mut seen = false;
-            while t.elapsed() < Duration::from_secs(5) && !seen {
-                gort::blocking(|| std::hint::black_box(0));
-                gort::checkpoint();
-                seen |= o.load(SeqCst);
-            }
-            seen
-        });
-        let seen = busy.join().unwrap();
-        other.join().unwrap();
-        seen
+    let (seen, requests) = other_runs_during(|| {
+        gort::blocking(|| std::hint::black_box(0));
+        gort::checkpoint();
     });
     assert!(seen, "short blocking calls hid a long run from sysmon");
+    assert!(requests >= 1);
 }
