@@ -301,8 +301,10 @@ fn goroutines_that_differ_are_separate_entries() {
             .name("a")
             .spawn(|| gort::time::sleep(Duration::from_secs(3600)))
             .unwrap();
+        let other_parked = format!("goroutine {} \"a\" [chan receive, ", other.id());
         let d = dump_until("the nine goroutines and the other two to park", |d| {
             started.load(Relaxed) == 9
+                && entry(d, &other_parked).is_some()
                 && entry(d, "4 goroutines \"a\" [chan receive, ").is_some()
                 && entry(d, "3 goroutines \"a\" [chan receive, ").is_some()
                 && entry(d, "2 goroutines \"b\" [chan receive, ").is_some()
