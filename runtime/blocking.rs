@@ -23,6 +23,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use crate::context::{self, MContext};
 use crate::g::{Suspend, G};
 use crate::metrics::bump;
+use crate::trace::{self, kind, points};
 
 /// Runs `f`, which may block its OS thread (a file read, a name lookup, a C call),
 /// without stalling the other goroutines.
@@ -54,6 +55,11 @@ pub fn blocking<T>(f: impl FnOnce() -> T) -> T {
         return f(); // the scheduler loop itself (a destructor), or no P
     };
     let s = &ctx.sched;
+    if trace::on(s) {
+        // SAFETY: `g` is the goroutine running this code.
+        let id = unsafe { (*g).info().id };
+        points::go_event(s, kind::BLOCKING_ENTER, 0, id, Some(pid), 0);
+    }
     s.nsyscall.fetch_add(1, SeqCst);
     let word = s.ps[pid].status.enter_syscall();
     ctx.curg.set(std::ptr::null());
@@ -72,6 +78,9 @@ fn exit(ctx: &MContext, g: *const G, old: usize, word: u64) {
     ctx.curg.set(g);
     if s.ps[old].status.exit_syscall(word) {
         ctx.p.set(Some(old));
+        if trace::on(s) {
+            traced_exit(s, g, Some(old), 0);
+        }
         // The same run goes on (no switch counted, the preempt request kept), so a loop
         // of short calls is still preempted like any other long run.
         s.ps[old]
@@ -93,6 +102,13 @@ fn exit(ctx: &MContext, g: *const G, old: usize, word: u64) {
             None => l.pidleget(s),
         }
     };
+    if trace::on(s) {
+        if got == Some(old) {
+            // Taken from the idle list without `pidleget`.
+            points::event(s, kind::P_BUSY, 0, got, 0);
+        }
+        traced_exit(s, g, got, if got.is_some() { 1 } else { 2 });
+    }
     if let Some(pid) = got {
         ctx.p.set(Some(pid));
         bump(&s.ps[pid].counters.switches);
@@ -105,4 +121,11 @@ fn exit(ctx: &MContext, g: *const G, old: usize, word: u64) {
     // once we are off this stack).
     // SAFETY: `g` is the goroutine running this code; its yielder lives on this stack.
     unsafe { (*(*g).yielder()).suspend(Suspend::Requeue) };
+}
+
+#[cold]
+fn traced_exit(s: &crate::sched::Sched, g: *const G, p: Option<usize>, how: u8) {
+    // SAFETY: `g` is the goroutine running this code.
+    let id = unsafe { (*g).info().id };
+    points::go_event(s, kind::BLOCKING_EXIT, how, id, p, 0);
 }

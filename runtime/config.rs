@@ -123,6 +123,15 @@ pub struct Config {
     pub sigquit_dump: bool,
     /// One runnable transition in this many is timed for the latency histograms.
     pub latency_sampling: u32,
+    /// Record an execution trace into this file from start to shutdown
+    /// (`GORT_TRACE=<file>`; see [`trace`](crate::trace)).
+    pub trace: Option<std::path::PathBuf>,
+    /// Upper bound on live goroutines (spawned, not finished); `try_spawn` fails beyond
+    /// it (`GORT_MAX_GOROUTINES`). `usize::MAX`: no bound.
+    pub max_goroutines: usize,
+    /// Chaos scheduling with this seed (`GORT_CHAOS=<seed>`): random yields, delayed and
+    /// moved wakeups, single-goroutine steals, to shake out ordering assumptions in tests.
+    pub chaos: Option<u64>,
 }
 
 /// Builds a [`Runtime`]. Every knob defaults to Go's behaviour.
@@ -153,6 +162,9 @@ pub struct Builder {
     scheddetail: Option<bool>,
     sigquit_dump: Option<bool>,
     latency_sampling: Option<u32>,
+    trace: Option<std::path::PathBuf>,
+    max_goroutines: Option<usize>,
+    chaos: Option<Option<u64>>,
 }
 
 impl Builder {
@@ -291,6 +303,32 @@ impl Builder {
     /// 64: each sample reads the cycle counter twice, which costs ~25 ns in a VM.
     pub fn latency_sampling(mut self, every: u32) -> Self {
         self.latency_sampling = Some(every);
+        self
+    }
+
+    /// Records an execution trace of the whole life of the runtime into `path` (see
+    /// [`trace`](crate::trace); read it with `gort-trace`). Or `GORT_TRACE=<file>`.
+    /// The file is created when the runtime is built: `build` fails if it cannot be.
+    pub fn trace(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.trace = Some(path.into());
+        self
+    }
+
+    /// Caps the goroutines alive at once (spawned and not finished): beyond it
+    /// [`try_spawn`](crate::try_spawn) returns [`SpawnError::TooManyGoroutines`](crate::SpawnError)
+    /// and `spawn` panics saying so. Default: no cap (`GORT_MAX_GOROUTINES`).
+    pub fn max_goroutines(mut self, n: usize) -> Self {
+        self.max_goroutines = Some(n);
+        self
+    }
+
+    /// Chaos scheduling: `Some(seed)` makes scheduling points randomly yield, wakeups
+    /// randomly go to the back of the queue or to another P, and steals randomly take
+    /// one goroutine, all driven by `seed` (per M), so tests meet interleavings the
+    /// default policy rarely produces. `None` turns it off even under `GORT_CHAOS`.
+    /// Off by default; costs nothing when off.
+    pub fn chaos(mut self, seed: Option<u64>) -> Self {
+        self.chaos = Some(seed);
         self
     }
 
@@ -444,6 +482,42 @@ impl Builder {
                 format!("{latency_sampling} is not a power of two from 1 to 1024"),
             ));
         }
+        let trace = match &self.trace {
+            Some(p) if p.as_os_str().is_empty() => {
+                return Err(invalid("trace", "the file name is empty".into()))
+            }
+            Some(p) => Some(p.clone()),
+            None => match std::env::var_os("GORT_TRACE") {
+                Some(v) if v.is_empty() => {
+                    return Err(ConfigError::Env {
+                        var: "GORT_TRACE",
+                        value: String::new(),
+                        reason: "a file name to write the trace to".into(),
+                    })
+                }
+                Some(v) => Some(v.into()),
+                None => None,
+            },
+        };
+        let max_goroutines = match self.max_goroutines {
+            Some(0) => return Err(invalid("max_goroutines", "must be at least 1".into())),
+            Some(n) => n,
+            None => match env_usize("GORT_MAX_GOROUTINES")? {
+                Some(0) => {
+                    return Err(ConfigError::Env {
+                        var: "GORT_MAX_GOROUTINES",
+                        value: "0".into(),
+                        reason: "must be at least 1".into(),
+                    })
+                }
+                Some(n) => n,
+                None => usize::MAX,
+            },
+        };
+        let chaos = match self.chaos {
+            Some(seed) => seed,
+            None => env_u64("GORT_CHAOS")?,
+        };
         Ok(Config {
             procs,
             stack_size,
@@ -465,6 +539,9 @@ impl Builder {
             scheddetail,
             sigquit_dump,
             latency_sampling,
+            trace,
+            max_goroutines,
+            chaos,
         })
     }
 }
@@ -508,6 +585,10 @@ fn env_bool(var: &'static str) -> Result<Option<bool>, ConfigError> {
             reason: "not valid UTF-8".into(),
         }),
     }
+}
+
+fn env_u64(var: &'static str) -> Result<Option<u64>, ConfigError> {
+    Ok(env_usize(var)?.map(|n| n as u64))
 }
 
 fn env_usize(var: &'static str) -> Result<Option<usize>, ConfigError> {

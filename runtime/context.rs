@@ -27,14 +27,22 @@ pub(crate) struct MContext {
     /// This thread's CPU-time clock, so sysmon can tell a goroutine that burns CPU from
     /// one whose thread the OS has descheduled.
     pub(crate) cpu_clock: libc::clockid_t,
+    /// Chaos generator state; 0 when chaos is off (`chaos.rs`).
+    pub(crate) chaos: Cell<u64>,
+    /// This M's trace buffer (`trace/recorder.rs`).
+    pub(crate) trace: Arc<crate::trace::recorder::MTrace>,
 }
 
 impl MContext {
     pub(crate) fn new(sched: Arc<Sched>, m: Arc<M>) -> Self {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ gort_asm::ticks();
+        let trace = crate::trace::recorder::MTrace::register(&sched, m.id);
+        let chaos = crate::chaos::seed_for_m(sched.config.chaos, m.id);
         MContext {
+            chaos: Cell::new(chaos),
             sched,
             m,
+            trace,
             p: Cell::new(None),
             spinning: Cell::new(false),
             curg: Cell::new(std::ptr::null()),

@@ -30,6 +30,8 @@ use crate::stack::{GoStack, StackRange};
 pub(crate) enum Suspend {
     /// `yield_now`: back to the tail of the run queue.
     Yield,
+    /// A `checkpoint` honouring a preempt request: as `Yield` (traced apart).
+    Preempt,
     /// `park`: wait for an unpark (see `park.rs`).
     Park,
     /// Back from `blocking` with no P to be had: the M queues the goroutine globally
@@ -155,6 +157,9 @@ pub struct Wait(*const Location<'static>);
 const REASON_SHIFT: u32 = usize::BITS - 8;
 
 impl Wait {
+    /// No reason, no site.
+    pub(crate) const NONE: Wait = Wait(std::ptr::null());
+
     /// `reason` at the location of the call into the outermost `#[track_caller]`
     /// function of the chain this is called from (the user's call).
     #[track_caller]

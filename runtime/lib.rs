@@ -67,6 +67,7 @@
 //! | `GORT_SCHEDTRACE` | print Go's `SCHED` line to stderr every this many ms (≥ 1) | off |
 //! | `GORT_SCHEDDETAIL` | `1`: each trace adds a line per P, M and goroutine | `0` |
 //! | `GORT_SIGQUIT` | `dump`: SIGQUIT prints a goroutine dump, the process goes on | `default` |
+//! | `GORT_TRACE` | record an execution trace of the runtime's whole life into this file | off |
 //!
 //! # Stacks
 //!
@@ -108,7 +109,11 @@
 //! netpoll wakes) and three sampled latency [`Histogram`]s: scheduling latency
 //! (runnable → running, gort's event-loop lag), run length between scheduling points,
 //! and park duration; [`Metrics::to_prometheus`] renders the lot for a `/metrics`
-//! endpoint. `GORT_SCHEDTRACE=<ms>` prints Go's `SCHED` summary line periodically. [`dump()`] (and
+//! endpoint. `GORT_SCHEDTRACE=<ms>` prints Go's `SCHED` summary line periodically.
+//! `GORT_TRACE=<file>` (or [`Builder::trace`], or [`trace::start`] / [`trace::stop`])
+//! records an execution trace: every scheduling decision, read back with
+//! [`trace::Trace::read`] or turned into Chrome trace JSON by the `gort-trace` tool.
+//! [`dump()`] (and
 //! [`Runtime::dump`]) lists every goroutine Go-style: its status or wait reason with how
 //! long it has waited, its *wait site* (the line of your code whose blocking call parked
 //! it: every blocking gort call is `#[track_caller]`), its spawn site and name.
@@ -135,6 +140,7 @@
 
 mod blocking;
 pub mod chan;
+mod chaos;
 mod config;
 mod context;
 mod dump;
@@ -166,6 +172,7 @@ pub mod sync;
 mod sysmon;
 pub mod time;
 mod timer;
+pub mod trace;
 mod waiter;
 
 pub use blocking::blocking;

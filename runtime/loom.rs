@@ -1,13 +1,13 @@
 //! The atomics, cells and locks that the model-checked parts of the runtime (the local run
-//! queue, the park state machine, the channels' waiter protocol) use: `std`'s (and
+//! queue, the park state machine, the channels' waiter protocol, the trace buffers) use: `std`'s (and
 //! `parking_lot`'s) in a normal build, `loom`'s under `--cfg loom`, so the same code is
 //! what runs and what is checked.
 
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
+pub(crate) use loom::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 
 #[cfg(not(loom))]
-pub(crate) use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicUsize};
+pub(crate) use std::sync::atomic::{fence, AtomicBool, AtomicPtr, AtomicU32, AtomicUsize};
 
 pub(crate) use std::sync::atomic::Ordering;
 
@@ -67,4 +67,13 @@ impl<T> UnsafeCell<T> {
     pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
     }
+}
+
+/// A busy-wait hint: the CPU's, or a yield to loom's scheduler under `--cfg loom`.
+#[inline(always)]
+pub(crate) fn spin_hint() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    gort_asm::spin_hint();
 }

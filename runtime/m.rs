@@ -15,6 +15,7 @@ use crate::overflow;
 use crate::sched::Sched;
 use crate::schedule;
 use crate::timer;
+use crate::trace::{self, kind, points};
 
 pub(crate) struct M {
     pub(crate) id: usize,
@@ -145,7 +146,13 @@ fn stop_once(ctx: &MContext) -> Option<bool> {
             None
         }
     };
+    if trace::on(s) {
+        points::event_on(ctx, kind::M_PARK, 0, None, 0);
+    }
     let woke = ctx.m.wait(deadline);
+    if trace::on(s) {
+        points::event_on(ctx, kind::M_WAKE, 0, None, 0);
+    }
     if let (Woke::Timer, Some(at)) = (&woke, exit_at) {
         if std::time::Instant::now() >= at {
             let mut l = s.lock.lock();
@@ -253,6 +260,9 @@ pub(crate) fn m_main(sched: Arc<Sched>, m: Arc<M>, pid: usize, spinning: bool) {
     ctx.p.set(Some(pid));
     ctx.spinning.set(spinning);
     context::set_current(&ctx);
+    if trace::on(&ctx.sched) {
+        points::event_on(&ctx, kind::M_START, 0, Some(pid), 0);
+    }
     schedule::run_loop(&ctx);
     context::set_current(std::ptr::null());
     ctx.sched.nthreads.fetch_sub(1, SeqCst);

@@ -79,12 +79,20 @@ impl Sched {
             // SAFETY: the poller took `t` out of its slot and handed it to us alone.
             let g = unsafe { g_of(t) };
             if g.state.unpark() {
+                if crate::trace::on(self) {
+                    crate::trace::points::go_unpark_netpoll(self, &g);
+                }
                 // SAFETY: passing no P.
                 unsafe { self.note_runnable(&g, None, true) };
                 gs.push(g);
             }
         }
         add(&self.netpoll_woken, gs.len() as u64);
+        if !gs.is_empty() && crate::trace::on(self) {
+            let blocking = timeout != Some(Duration::ZERO);
+            let k = crate::trace::kind::NETPOLL_WAKE;
+            crate::trace::points::event(self, k, blocking as u8, None, gs.len() as u32);
+        }
         gs
     }
 

@@ -33,7 +33,7 @@ use crate::context;
 #[inline]
 pub fn checkpoint() {
     if requested() {
-        crate::yield_now();
+        crate::waiter::preempt_current();
     }
 }
 
@@ -47,7 +47,10 @@ fn requested() -> bool {
     // SAFETY: a non-null current() is this M's live context; nothing is kept.
     let ctx = unsafe { &*ctx };
     match ctx.p.get() {
-        Some(pid) => ctx.sched.ps[pid].status.preempt.load(Relaxed),
+        Some(pid) => {
+            ctx.sched.ps[pid].status.preempt.load(Relaxed)
+                || (ctx.chaos_on() && ctx.chaos_roll(crate::chaos::YIELD_ODDS))
+        }
         None => false,
     }
 }

@@ -44,6 +44,12 @@ impl Runtime {
         gort_asm::calibrate();
         overflow::install_handler();
         let sched = Arc::new(Sched::new(config, stacks));
+        if let Some(seed) = sched.config.chaos {
+            crate::chaos::announce(seed);
+        }
+        if let Some(path) = &sched.config.trace {
+            crate::trace::start_on(&sched, path).map_err(|e| ConfigError::Os(e.to_string()))?;
+        }
         if sched.config.sigquit_dump {
             crate::sigquit::register(&sched)
                 .map_err(|e| ConfigError::Os(format!("cannot set up SIGQUIT dumps: {e}")))?;
@@ -157,6 +163,12 @@ impl Runtime {
         s.wake_poller();
         s.sysmon_wake.stop();
         s.join_threads();
+        if crate::trace::on(s) {
+            // Every M has exited: the trace holds the whole run.
+            if let Err(e) = crate::trace::stop_on(s) {
+                eprintln!("{e}");
+            }
+        }
         // Every M has exited: this thread now owns every P and every G.
         context::set_teardown(true);
         for p in s.ps.iter() {

@@ -17,6 +17,7 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
+use crate::chaos::Placement;
 use crate::config::{Config, SpinningLimit};
 use crate::context::{self, MContext};
 use crate::g::{GRef, G};
@@ -26,6 +27,7 @@ use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
 use crate::runq::Overflow;
 use crate::stack::StackPool;
+use crate::trace::{self, kind, points};
 
 /// State guarded by the scheduler lock.
 pub(crate) struct Locked {
@@ -85,6 +87,10 @@ pub(crate) struct Sched {
     /// Live M threads, and whether the thread cap was reported.
     pub(crate) nthreads: AtomicUsize,
     thread_cap_warned: AtomicBool,
+    /// The OS refused the last new M (cleared by the next success): sysmon then leaves
+    /// Ps with their goroutines in `blocking`, which run on their own Ms meanwhile.
+    pub(crate) threads_refused: AtomicBool,
+    thread_refusal_warned: AtomicBool,
     pub(crate) sysmon_wake: crate::sysmon::SysmonWake,
     sysmon_started: std::sync::Once,
     /// Ps sysmon took from Ms blocked in `blocking`.
@@ -98,6 +104,8 @@ pub(crate) struct Sched {
     /// `latency_sampling - 1` (a power of two minus one).
     sample_mask: u32,
     pub(crate) unowned_hist: Mutex<PHistograms>,
+    /// Execution tracing (`trace/`).
+    pub(crate) trace: crate::trace::recorder::TraceState,
 }
 
 impl Sched {
@@ -143,6 +151,8 @@ impl Sched {
             injecting: AtomicUsize::new(0),
             nthreads: AtomicUsize::new(0),
             thread_cap_warned: AtomicBool::new(false),
+            threads_refused: AtomicBool::new(false),
+            thread_refusal_warned: AtomicBool::new(false),
             sysmon_wake: Default::default(),
             sysmon_started: std::sync::Once::new(),
             syscall_handoffs: AtomicU64::new(0),
@@ -151,6 +161,7 @@ impl Sched {
             sample: AtomicU64::new(0),
             sample_mask: config.latency_sampling - 1,
             unowned_hist: Mutex::new(PHistograms::new()),
+            trace: crate::trace::recorder::TraceState::new(),
             config,
         }
     }
@@ -197,6 +208,9 @@ impl Sched {
             return None;
         }
         add(&p.counters.global_pulls, batch.len() as u64);
+        if trace::on(self) {
+            points::event(self, kind::GLOBAL_PULL, 0, Some(p.id), batch.len() as u32);
+        }
         let first = batch.remove(0);
         for g in batch {
             // SAFETY: the caller holds `p`.
@@ -213,6 +227,7 @@ impl Sched {
     ///
     /// # Safety
     /// The caller holds P `p`.
+    #[inline]
     pub(crate) unsafe fn runqput(&self, p: &P, g: GRef, next: bool) {
         let next = next && self.config.runnext && {
             // SAFETY: the caller holds `p`.
@@ -225,7 +240,16 @@ impl Sched {
         };
         // SAFETY: the caller holds `p`, so it is the queue's owner.
         if unsafe { p.runq.put(g, next, &GlobalOverflow(self)) } {
-            bump(&p.counters.overflows);
+            self.note_overflow(p);
+        }
+    }
+
+    #[cold]
+    fn note_overflow(&self, p: &P) {
+        bump(&p.counters.overflows);
+        if trace::on(self) {
+            let moved = self.config.local_queue_capacity / 2 + 1;
+            points::event(self, kind::OVERFLOW, 0, Some(p.id), moved as u32);
         }
     }
 
@@ -273,18 +297,27 @@ impl Sched {
     /// global queue.
     pub(crate) fn ready(self: &Arc<Self>, g: GRef, next: bool) {
         let ctx = context::current();
+        if trace::on(self) {
+            points::go_unpark(self, &g);
+        }
         if !ctx.is_null() {
             // SAFETY: a non-null current() is this M's live context (see context.rs).
             let ctx = unsafe { &*ctx };
             if Arc::ptr_eq(&ctx.sched, self) {
-                match ctx.p.get() {
+                let placement = if ctx.chaos_on() {
+                    crate::chaos::place_wakeup(ctx, next)
+                } else {
+                    Placement::Local(next)
+                };
+                match (ctx.p.get(), placement) {
                     // SAFETY: this M holds `pid`.
-                    Some(pid) => unsafe {
+                    (Some(pid), Placement::Local(next)) => unsafe {
                         self.note_runnable(&g, Some(&self.ps[pid]), true);
                         self.runqput(&self.ps[pid], g, next)
                     },
-                    // Inside `blocking`: a goroutine of ours, counted by `nsyscall`.
-                    None => {
+                    // Inside `blocking` (a goroutine of ours, counted by `nsyscall`), or
+                    // moved by chaos.
+                    _ => {
                         // SAFETY: passing no P.
                         unsafe { self.note_runnable(&g, None, true) };
                         self.globrunqput_batch(std::iter::once(g))
@@ -313,11 +346,16 @@ impl Sched {
     }
 
     /// Go's `wakep`: if there is an idle P and nobody is spinning, start an M spinning
-    /// on it.
+    /// on it. The check inlines into every producer; the rest is out of line.
+    #[inline(always)]
     pub(crate) fn wakep(self: &Arc<Self>) {
-        if self.npidle.load(SeqCst) == 0 {
-            return;
+        if self.npidle.load(SeqCst) != 0 {
+            self.wakep_idle();
         }
+    }
+
+    #[inline(never)]
+    fn wakep_idle(self: &Arc<Self>) {
         let spin = self.config.spinning != SpinningLimit::AtMost(0);
         if spin
             && (self.nmspinning.load(SeqCst) != 0
@@ -372,13 +410,21 @@ impl Sched {
             .spawn(move || m::m_main(sched, m, pid, spinning));
         match spawned {
             Ok(h) => {
+                self.threads_refused.store(false, Relaxed);
                 let mut ts = self.threads.lock();
                 ts.retain(|t| !t.is_finished()); // Ms that exited after idling
                 ts.push(h);
             }
             Err(e) => {
                 self.nthreads.fetch_sub(1, SeqCst);
-                eprintln!("gort: warning: cannot start an OS thread for a P: {e}");
+                self.threads_refused.store(true, Relaxed);
+                if !self.thread_refusal_warned.swap(true, SeqCst) {
+                    eprintln!(
+                        "gort: warning: the OS refused a new thread ({e}); until it accepts \
+                         one, goroutines in gort::blocking keep their Ps and the other \
+                         goroutines run on the threads there are"
+                    );
+                }
                 self.release_unstarted(pid, spinning);
             }
         }
@@ -554,6 +600,9 @@ impl Sched {
         is_main: bool,
     ) {
         g.state.activate();
+        if trace::on(self) {
+            points::go_create(self, &g, ctx.map(|(_, pid)| pid));
+        }
         match ctx {
             Some((_, pid)) => {
                 let p = &self.ps[pid];
@@ -613,6 +662,9 @@ impl Locked {
         let p = self.idle_ps.pop();
         if p.is_some() {
             s.npidle.fetch_sub(1, SeqCst);
+            if trace::on(s) {
+                points::event(s, kind::P_BUSY, 0, p, 0);
+            }
         }
         p
     }
@@ -630,6 +682,9 @@ impl Locked {
         s.ps[pid].status.curg.store(std::ptr::null_mut(), Relaxed);
         self.idle_ps.push(pid);
         s.npidle.fetch_add(1, SeqCst);
+        if trace::on(s) {
+            points::event(s, kind::P_IDLE, 0, Some(pid), 0);
+        }
     }
 }
 

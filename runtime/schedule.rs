@@ -23,6 +23,7 @@ use crate::overflow;
 use crate::p::P;
 use crate::steal;
 use crate::timer;
+use crate::trace::{self, kind, points};
 
 /// Runs goroutines until the runtime shuts down.
 pub(crate) fn run_loop(ctx: &MContext) {
@@ -66,7 +67,10 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         };
         let p = &s.ps[pid];
         if p.timers.next_when() != u64::MAX {
-            p.timers.run_expired(timer::now_ns());
+            let fired = p.timers.run_expired(timer::now_ns());
+            if fired > 0 && trace::on(s) {
+                points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
+            }
         }
         // SAFETY: this M holds P `pid`.
         let local = unsafe { p.local() };
@@ -96,8 +100,14 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
             }
         }
         // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
-        if s.earliest_timer() != u64::MAX && s.run_all_timers(timer::now_ns()) > 0 {
-            continue;
+        if s.earliest_timer() != u64::MAX {
+            let fired = s.run_all_timers(timer::now_ns());
+            if fired > 0 {
+                if trace::on(s) {
+                    points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
+                }
+                continue;
+            }
         }
         if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
             if !ctx.spinning.get() {
@@ -163,6 +173,9 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let gp = Arc::as_ptr(&g);
     ctx.curg.set(gp);
     p.status.run(gp);
+    if trace::on(s) {
+        points::go_start(ctx, &g, pid, inherit);
+    }
     if p.status.cpu_clock.load(Relaxed) != ctx.cpu_clock {
         p.status.cpu_clock.store(ctx.cpu_clock, Relaxed);
     }
@@ -188,6 +201,9 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             let Some(now) = ctx.p.get() else {
                 debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
                 ctx.curg.set(std::ptr::null());
+                if trace::on(s) {
+                    points::go_stop(ctx, &g, kind::GO_REQUEUE);
+                }
                 // SAFETY: passing no P.
                 unsafe { s.note_runnable(&g, None, false) };
                 s.globrunqput_batch(std::iter::once(g));
@@ -202,9 +218,16 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
         // idle (`pidleput`): one store less per switch. Sysmon only acts on a run that
         // lasts, and an M without a goroutine soon runs another one or idles its P.
         match result {
-            CoroutineResult::Yield(Suspend::Yield) => {
+            CoroutineResult::Yield(why @ (Suspend::Yield | Suspend::Preempt)) => {
                 ctx.curg.set(std::ptr::null());
                 bump(&p.counters.yields);
+                if trace::on(s) {
+                    let k = match why {
+                        Suspend::Preempt => kind::GO_PREEMPTED,
+                        _ => kind::GO_YIELD,
+                    };
+                    points::go_stop(ctx, &g, k);
+                }
                 // SAFETY: this M holds `p`.
                 unsafe {
                     s.note_runnable(&g, Some(p), false);
@@ -213,7 +236,17 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 return;
             }
             CoroutineResult::Yield(Suspend::Park) => {
+                // Read before the commit (after it the G may run elsewhere and park
+                // again), recorded after it (only if the park happens).
+                let (ts, wait) = if trace::on(s) {
+                    (gort_asm::ticks(), g.last_wait())
+                } else {
+                    (0, crate::g::Wait::NONE)
+                };
                 if g.state.commit_park() {
+                    if ts != 0 {
+                        points::go_park(ctx, &g, wait, ts);
+                    }
                     // The G now belongs to whoever unparks it: touch it no more.
                     ctx.curg.set(std::ptr::null());
                     bump(&p.counters.parks);
@@ -226,6 +259,9 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 unreachable!("a goroutine requeued from `blocking` while its M holds a P")
             }
             CoroutineResult::Return(()) => {
+                if trace::on(s) {
+                    points::go_stop(ctx, &g, kind::GO_DONE);
+                }
                 let stack = coro.take().expect("finished coroutine").into_stack();
                 g.set_stack(None);
                 // SAFETY: this M holds `p`.

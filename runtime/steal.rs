@@ -78,16 +78,26 @@ pub(crate) fn steal_work(ctx: &MContext, p: &P) -> Option<GRef> {
                 continue;
             }
             let victim = &s.ps[v];
+            let permille = if ctx.chaos_on() && ctx.chaos_roll(crate::chaos::STEAL_ONE_ODDS) {
+                1 // one goroutine
+            } else {
+                cfg.steal_permille
+            };
             // SAFETY: this M holds `p`, so it owns `p.runq`, whose ring is empty (we
             // only steal after our own queue came up empty); all Ps share one capacity.
             let got = unsafe {
                 victim
                     .runq
-                    .steal_into(&p.runq, cfg.steal_permille, last && cfg.runnext)
+                    .steal_into(&p.runq, permille, last && cfg.runnext)
             };
             if let Some((g, count)) = got {
                 bump(&p.counters.steals);
                 add(&p.counters.stolen, count as u64);
+                if crate::trace::on(s) {
+                    let arg = (v as u32) << 16 | count;
+                    let k = crate::trace::kind::STEAL;
+                    crate::trace::points::event_on(ctx, k, 0, Some(p.id), arg);
+                }
                 return Some(g);
             }
         }

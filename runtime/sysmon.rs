@@ -142,9 +142,15 @@ fn retake(s: &Arc<Sched>, seen: &mut [Seen], now: Instant) -> bool {
         if p.runq.is_empty() && s.global_len() == 0 && others_can_run && !long {
             continue; // nothing waits that an idle P or spinning M would not pick up
         }
+        if s.threads_refused.load(Relaxed) && s.lock.lock().idle_ms.is_empty() {
+            continue; // no M could take the P: leave it with its goroutine
+        }
         if p.status.retake(w) {
             seen.syscall_since = None;
             add(&s.syscall_handoffs, 1);
+            if crate::trace::on(s) {
+                crate::trace::points::event(s, crate::trace::kind::HANDOFF, 0, Some(pid), 0);
+            }
             s.handoffp(pid);
             handed = true;
         }
@@ -184,9 +190,21 @@ fn watch_hogs(s: &Sched, seen: &mut [Seen], now: Instant) {
             seen.cpu_at_ask = cpu_time(p.status.cpu_clock.load(Relaxed));
             p.status.preempt.store(true, Relaxed);
             add(&s.preempt_requests, 1);
+            if crate::trace::on(s) {
+                // SAFETY: as for the report below.
+                let id = unsafe { (*g).with_identity(|i| i.id) };
+                let k = crate::trace::kind::PREEMPT_REQUEST;
+                crate::trace::points::go_event(s, k, 0, id, Some(pid), 0);
+            }
         } else if ran >= 2 * threshold && !seen.reported && burned(p, seen, threshold) {
             seen.reported = true;
             add(&s.hogs, 1);
+            if crate::trace::on(s) {
+                // SAFETY: as for the report below.
+                let id = unsafe { (*g).with_identity(|i| i.id) };
+                let ms = ran.as_millis().min(u32::MAX as u128) as u32;
+                crate::trace::points::go_event(s, crate::trace::kind::HOG, 0, id, Some(pid), ms);
+            }
             if s.config.hog_warning {
                 // SAFETY: Gs are kept in `allgs` until shutdown, which stops sysmon
                 // first, so the pointer stays valid; `info_snapshot` takes the info lock

@@ -139,12 +139,25 @@ fn detection_can_be_turned_off_and_is_off_once_plain_threads_wake_goroutines() {
 fn dump_lists_live_goroutines_with_status_and_site() {
     let rt = Runtime::builder().procs(1).build().unwrap();
     let text = rt.block_on(|| {
+        let done = Arc::new(AtomicBool::new(false));
+        let d = done.clone();
         let h = gort::GoroutineBuilder::new()
             .name("sleeper")
-            .spawn(|| gort::time::sleep(std::time::Duration::from_millis(20)))
+            .spawn(move || {
+                while !d.load(Acquire) {
+                    gort::time::sleep(std::time::Duration::from_millis(5));
+                }
+            })
             .unwrap();
-        gort::yield_now(); // let it start sleeping
-        let text = gort::dump();
+        // Until it sleeps (one yield is enough under the default policy, not under chaos).
+        let text = loop {
+            let text = gort::dump();
+            if text.contains("\"sleeper\" [sleep, ") {
+                break text;
+            }
+            gort::yield_now();
+        };
+        done.store(true, Release);
         h.join().unwrap();
         text
     });

@@ -303,7 +303,9 @@ fn gort_calls_inside_blocking_act_as_on_a_thread() {
 /// first, so the busy one, in `runnext`, runs first). Returns whether it ran during the
 /// loop (bounded at 5 s) and the preempt requests sysmon made.
 fn other_runs_during(mut step: impl FnMut() + Send + 'static) -> (bool, u64) {
+    // Chaos would yield at the scheduling points on its own, before sysmon asks.
     let rt = Runtime::builder()
+        .chaos(None)
         .procs(1)
         .hog_warning(false)
         .build()

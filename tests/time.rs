@@ -28,7 +28,9 @@ fn sleep_lasts_at_least_its_duration_and_frees_the_thread() {
 
 #[test]
 fn timers_fire_in_deadline_order() {
-    let rt = Runtime::builder().procs(1).build().unwrap();
+    // The order of the pushes is the order the woken goroutines run in, which chaos
+    // scheduling shuffles on purpose.
+    let rt = Runtime::builder().procs(1).chaos(None).build().unwrap();
     let order = rt.block_on(|| {
         let order = Arc::new(Mutex::new(Vec::new()));
         let start = Instant::now() + Duration::from_millis(20);

@@ -240,6 +240,11 @@ impl Poller {
             tv_nsec: t.subsec_nanos() as libc::c_long,
         });
         let tsp = ts.as_ref().map_or(std::ptr::null(), |t| t as *const _);
+        // Known missing (kernel < 5.11, valgrind): do not ask the kernel again each time.
+        static NO_PWAIT2: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if NO_PWAIT2.load(Relaxed) {
+            return self.wait_ms(events, timeout);
+        }
         loop {
             // SAFETY: `events` is a writable buffer of `len` entries; `tsp` is null or
             // points to a live timespec.
@@ -262,7 +267,10 @@ impl Poller {
                         return Ok(0); // a short, spurious return: callers re-check
                     }
                 }
-                Some(libc::ENOSYS) => return self.wait_ms(events, timeout),
+                Some(libc::ENOSYS) => {
+                    NO_PWAIT2.store(true, Relaxed);
+                    return self.wait_ms(events, timeout);
+                }
                 _ => return Err(e),
             }
         }
