@@ -26,6 +26,7 @@ use crate::timer;
 use crate::trace::{self, kind, points};
 
 /// Runs goroutines until the runtime shuts down.
+#[inline(always)] // one caller; keeps the switch path in one function
 pub(crate) fn run_loop(ctx: &MContext) {
     while let Some((g, inherit)) = find_runnable(ctx) {
         if ctx.spinning.get() {
@@ -149,6 +150,7 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
 }
 
 /// Runs `g` on this M until it yields, parks or returns.
+#[inline(always)] // one caller, on the switch path
 fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let s = &ctx.sched;
     let pid = ctx.p.get().expect("an M in execute holds a P");
@@ -173,7 +175,10 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let gp = Arc::as_ptr(&g);
     ctx.curg.set(gp);
     p.status.run(gp);
-    if trace::on(s) {
+    // Read once per run: a trace started during the run records its end only, one
+    // stopped during it drops the end (the recorder checks again).
+    let traced = trace::on(s);
+    if traced {
         points::go_start(ctx, &g, pid, inherit);
     }
     if p.status.cpu_clock.load(Relaxed) != ctx.cpu_clock {
@@ -201,7 +206,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             let Some(now) = ctx.p.get() else {
                 debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
                 ctx.curg.set(std::ptr::null());
-                if trace::on(s) {
+                if traced {
                     points::go_stop(ctx, &g, kind::GO_REQUEUE);
                 }
                 // SAFETY: passing no P.
@@ -221,7 +226,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             CoroutineResult::Yield(why @ (Suspend::Yield | Suspend::Preempt)) => {
                 ctx.curg.set(std::ptr::null());
                 bump(&p.counters.yields);
-                if trace::on(s) {
+                if traced {
                     let k = match why {
                         Suspend::Preempt => kind::GO_PREEMPTED,
                         _ => kind::GO_YIELD,
@@ -238,7 +243,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             CoroutineResult::Yield(Suspend::Park) => {
                 // Read before the commit (after it the G may run elsewhere and park
                 // again), recorded after it (only if the park happens).
-                let (ts, wait) = if trace::on(s) {
+                let (ts, wait) = if traced {
                     (gort_asm::ticks(), g.last_wait())
                 } else {
                     (0, crate::g::Wait::NONE)
@@ -259,7 +264,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 unreachable!("a goroutine requeued from `blocking` while its M holds a P")
             }
             CoroutineResult::Return(()) => {
-                if trace::on(s) {
+                if traced {
                     points::go_stop(ctx, &g, kind::GO_DONE);
                 }
                 let stack = coro.take().expect("finished coroutine").into_stack();

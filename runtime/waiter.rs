@@ -128,20 +128,20 @@ pub(crate) fn park_until(deadline: Instant, w: Wait) -> bool {
 
 /// Switches to the scheduler, putting the caller at the tail of its P's run queue.
 pub(crate) fn yield_current() -> bool {
-    suspend_current(Suspend::Yield)
-}
-
-/// As [`yield_current`], for a preempt request.
-pub(crate) fn preempt_current() -> bool {
-    suspend_current(Suspend::Preempt)
-}
-
-#[inline(always)]
-fn suspend_current(why: Suspend) -> bool {
     let Caller::Goroutine(g) = context::caller() else {
         return false;
     };
     // SAFETY: as in `park_current`.
-    unsafe { (*(*g).yielder()).suspend(why) };
+    unsafe { (*(*g).yielder()).suspend(Suspend::Yield) };
+    true
+}
+
+/// As [`yield_current`], for a preempt request (traced apart).
+pub(crate) fn preempt_current() -> bool {
+    let Caller::Goroutine(g) = context::caller() else {
+        return false;
+    };
+    // SAFETY: as in `park_current`.
+    unsafe { (*(*g).yielder()).suspend(Suspend::Preempt) };
     true
 }
