@@ -518,10 +518,36 @@ impl Builder {
             Some(seed) => seed,
             None => env_u64("GORT_CHAOS")?,
         };
+        let stack_policy = match self.stack_policy {
+            Some(p) => p,
+            None => match std::env::var("GORT_STACK_POLICY") {
+                Err(std::env::VarError::NotPresent) => StackPolicy::Auto,
+                Ok(v) => match v.trim() {
+                    "auto" => StackPolicy::Auto,
+                    "guard-install" => StackPolicy::GuardInstall,
+                    "mprotect" => StackPolicy::Mprotect,
+                    "canary" => StackPolicy::Canary,
+                    _ => {
+                        return Err(ConfigError::Env {
+                            var: "GORT_STACK_POLICY",
+                            value: v,
+                            reason: "expected auto, guard-install, mprotect or canary".into(),
+                        })
+                    }
+                },
+                Err(std::env::VarError::NotUnicode(v)) => {
+                    return Err(ConfigError::Env {
+                        var: "GORT_STACK_POLICY",
+                        value: v.to_string_lossy().into_owned(),
+                        reason: "not valid UTF-8".into(),
+                    })
+                }
+            },
+        };
         Ok(Config {
             procs,
             stack_size,
-            stack_policy: self.stack_policy.unwrap_or(StackPolicy::Auto),
+            stack_policy,
             local_queue_capacity: cap,
             steal_permille: ((fraction * 1000.0).round() as u32).max(1),
             steal_rounds: self.steal_rounds.unwrap_or(4),

@@ -176,3 +176,49 @@ fn the_default_procs_is_the_usable_cpu_count() {
     let n = std::thread::available_parallelism().unwrap().get();
     assert_eq!(Runtime::new().unwrap().config().procs, n);
 }
+
+#[test]
+fn gort_stack_policy_selects_the_guard_and_a_bad_value_is_an_error() {
+    const NAME: &str = "gort_stack_policy_selects_the_guard_and_a_bad_value_is_an_error";
+    if in_child() {
+        match std::env::var("GORT_STACK_POLICY").unwrap().as_str() {
+            "mprotect" => {
+                let rt = Runtime::new().unwrap();
+                assert_eq!(rt.config().stack_policy, gort::StackPolicy::Mprotect);
+                assert_eq!(rt.block_on(|| gort::spawn(|| 7).join().unwrap()), 7);
+                let explicit = Runtime::builder()
+                    .stack_policy(gort::StackPolicy::Canary)
+                    .build()
+                    .unwrap();
+                assert_eq!(explicit.config().stack_policy, gort::StackPolicy::Canary);
+            }
+            _ => {
+                let e = Runtime::new().unwrap_err();
+                assert!(
+                    matches!(
+                        e,
+                        ConfigError::Env {
+                            var: "GORT_STACK_POLICY",
+                            ..
+                        }
+                    ),
+                    "{e:?}"
+                );
+            }
+        }
+        return;
+    }
+    for value in ["mprotect", "guard"] {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", NAME, "--nocapture", "--test-threads=1"])
+            .env("GORT_TEST_CHILD", "1")
+            .env("GORT_STACK_POLICY", value)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "GORT_STACK_POLICY={value}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}
