@@ -413,6 +413,35 @@ fn io_waiters_are_not_a_deadlock_and_show_in_dumps() {
 }
 
 #[test]
+fn read_exact_and_write_all_report_the_callers_line_as_wait_site() {
+    let rt = rt(1);
+    rt.block_on(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        let reader = gort::spawn(move || {
+            let (mut s, _) = l.accept().unwrap();
+            let mut buf = [0u8; 4];
+            s.read_exact(&mut buf).map(|()| buf) // the wait site
+        });
+        let line = line!() - 2; // the `read_exact` line
+        let mut c = TcpStream::connect(addr).unwrap();
+        let t = Instant::now();
+        let site = format!("IO wait (read) at {}:{line}:", file!());
+        let dump = loop {
+            let d = gort::dump();
+            if d.contains("[IO wait (read), ") && !d.contains("accept") {
+                break d;
+            }
+            assert!(t.elapsed() < Duration::from_secs(10), "{d}");
+            gort::yield_now();
+        };
+        assert!(dump.contains(&site), "want `{site}` in\n{dump}");
+        c.write_all(b"ping").unwrap();
+        assert_eq!(&reader.join().unwrap().unwrap(), b"ping");
+    });
+}
+
+#[test]
 fn stale_events_after_close_and_reuse_do_not_confuse_new_sockets() {
     // fds are closed and reused in a loop while other connections stay busy: a stale
     // event for an old fd must never wake or fail a new socket.

@@ -219,6 +219,11 @@ fn connect_one(
 
 impl Read for &TcpStream {
     #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        super::fd::read_exact(self, buf)
+    }
+
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || (&self.inner).read(buf))
     }
@@ -230,6 +235,11 @@ impl Read for &TcpStream {
 }
 
 impl Write for &TcpStream {
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        super::fd::write_all(self, buf)
+    }
+
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.fd.io(Mode::Write, || (&self.inner).write(buf))
@@ -248,6 +258,11 @@ impl Write for &TcpStream {
 
 impl Read for TcpStream {
     #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        super::fd::read_exact(self, buf)
+    }
+
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
@@ -259,6 +274,11 @@ impl Read for TcpStream {
 }
 
 impl Write for TcpStream {
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        super::fd::write_all(self, buf)
+    }
+
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)

@@ -116,6 +116,11 @@ fn send(fd: RawFd, buf: &[u8]) -> io::Result<usize> {
 
 impl Read for &UnixStream {
     #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        super::fd::read_exact(self, buf)
+    }
+
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.fd.io(Mode::Read, || (&self.inner).read(buf))
     }
@@ -127,6 +132,11 @@ impl Read for &UnixStream {
 }
 
 impl Write for &UnixStream {
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        super::fd::write_all(self, buf)
+    }
+
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
@@ -149,6 +159,11 @@ impl Write for &UnixStream {
 
 impl Read for UnixStream {
     #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        super::fd::read_exact(self, buf)
+    }
+
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
@@ -160,6 +175,11 @@ impl Read for UnixStream {
 }
 
 impl Write for UnixStream {
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        super::fd::write_all(self, buf)
+    }
+
     #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
