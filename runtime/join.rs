@@ -73,6 +73,8 @@ impl<F, T> Packet<F, T> {
     }
 
     fn complete(&self, result: thread::Result<T>) {
+        // Leaves the cap on live goroutines before `done` lets a joiner spawn again.
+        crate::spawn::goroutine_done();
         if let (Some(scope), true) = (&self.scope, result.is_err()) {
             scope.unjoined_panics.fetch_add(1, AcqRel);
         }

@@ -67,6 +67,8 @@
 //! | `GORT_SCHEDTRACE` | print Go's `SCHED` line to stderr every this many ms (≥ 1) | off |
 //! | `GORT_SCHEDDETAIL` | `1`: each trace adds a line per P, M and goroutine | `0` |
 //! | `GORT_SIGQUIT` | `dump`: SIGQUIT prints a goroutine dump, the process goes on | `default` |
+//! | `GORT_MAX_GOROUTINES` | cap on live goroutines; [`try_spawn`] fails beyond it | no cap |
+//! | `GORT_CHAOS` | chaos scheduling with this seed ([`Builder::chaos`]) | off |
 //! | `GORT_STACK_POLICY` | `auto`, `guard-install`, `mprotect` or `canary` ([`StackPolicy`]) | `auto` |
 //! | `GORT_TRACE` | record an execution trace of the runtime's whole life into this file | off |
 //!

@@ -175,10 +175,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let gp = Arc::as_ptr(&g);
     ctx.curg.set(gp);
     p.status.run(gp);
-    // Read once per run: a trace started during the run records its end only, one
-    // stopped during it drops the end (the recorder checks again).
-    let traced = trace::on(s);
-    if traced {
+    if trace::on(s) {
         points::go_start(ctx, &g, pid, inherit);
     }
     if p.status.cpu_clock.load(Relaxed) != ctx.cpu_clock {
@@ -206,7 +203,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             let Some(now) = ctx.p.get() else {
                 debug_assert!(matches!(result, CoroutineResult::Yield(Suspend::Requeue)));
                 ctx.curg.set(std::ptr::null());
-                if traced {
+                if trace::on(s) {
                     points::go_stop(ctx, &g, kind::GO_REQUEUE);
                 }
                 // SAFETY: passing no P.
@@ -226,7 +223,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             CoroutineResult::Yield(why @ (Suspend::Yield | Suspend::Preempt)) => {
                 ctx.curg.set(std::ptr::null());
                 bump(&p.counters.yields);
-                if traced {
+                if trace::on(s) {
                     let k = match why {
                         Suspend::Preempt => kind::GO_PREEMPTED,
                         _ => kind::GO_YIELD,
@@ -243,7 +240,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
             CoroutineResult::Yield(Suspend::Park) => {
                 // Read before the commit (after it the G may run elsewhere and park
                 // again), recorded after it (only if the park happens).
-                let (ts, wait) = if traced {
+                let (ts, wait) = if trace::on(s) {
                     (gort_asm::ticks(), g.last_wait())
                 } else {
                     (0, crate::g::Wait::NONE)
@@ -264,7 +261,7 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 unreachable!("a goroutine requeued from `blocking` while its M holds a P")
             }
             CoroutineResult::Return(()) => {
-                if traced {
+                if trace::on(s) {
                     points::go_stop(ctx, &g, kind::GO_DONE);
                 }
                 let stack = coro.take().expect("finished coroutine").into_stack();

@@ -3,7 +3,8 @@
 
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::AtomicBool;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::Arc;
 
 use crate::config::{page_size, MAX_STACK_SIZE};
@@ -13,8 +14,9 @@ use crate::join::{JoinHandle, Packet, RawJoin};
 use crate::sched::Sched;
 use crate::waiter;
 
-/// Why a goroutine could not be spawned.
+/// Why a goroutine could not be spawned. [`spawn`] panics with its `Display` text.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SpawnError {
     /// Called outside any gort runtime.
     NoRuntime,
@@ -22,6 +24,21 @@ pub enum SpawnError {
     ShutDown,
     /// An invalid per-goroutine stack size.
     InvalidStackSize(usize),
+    /// `limit` goroutines are alive, the cap set with
+    /// [`Builder::max_goroutines`](crate::Builder::max_goroutines) or
+    /// `GORT_MAX_GOROUTINES`. A goroutine stops counting as soon as its result is
+    /// delivered, so a spawn after a [`join`](JoinHandle::join) finds its room.
+    TooManyGoroutines {
+        /// The cap.
+        limit: usize,
+    },
+    /// No stack could be had for the goroutine: its stack pool has none free and the OS
+    /// refused to map more (the address-space limit `RLIMIT_AS`, out of memory or of
+    /// mappings). The text names the OS error, the stack size and the knobs that help.
+    /// The check is a forecast made at spawn time: a goroutine that was queued before
+    /// the memory ran out and finds no stack when it first runs ends with this text as
+    /// its panic, which its [`join`](JoinHandle::join) returns.
+    NoStack(String),
 }
 
 impl fmt::Display for SpawnError {
@@ -36,6 +53,12 @@ impl fmt::Display for SpawnError {
                 f,
                 "gort: invalid goroutine stack size {n}: must be between one page and {MAX_STACK_SIZE} bytes"
             ),
+            SpawnError::TooManyGoroutines { limit } => write!(
+                f,
+                "gort: cannot spawn a goroutine: {limit} goroutines are alive, the cap set by \
+                 Builder::max_goroutines / GORT_MAX_GOROUTINES; join some first or raise the cap"
+            ),
+            SpawnError::NoStack(why) => write!(f, "gort: cannot spawn a goroutine: {why}"),
         }
     }
 }
@@ -49,20 +72,24 @@ impl std::error::Error for SpawnError {}
 ///
 /// # Panics
 /// Outside a goroutine, with a message that says what to do instead (see
-/// [`try_spawn`] and [`Runtime::spawn`](crate::Runtime::spawn)).
+/// [`try_spawn`] and [`Runtime::spawn`](crate::Runtime::spawn)); when the runtime's cap
+/// on live goroutines is reached or no stack can be had, with a message naming the limit
+/// and the knob ([`SpawnError`]).
 #[track_caller]
 pub fn spawn<F, T>(f: F) -> JoinHandle<T>
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    match try_spawn(f) {
+    match GoroutineBuilder::new().spawn_here(f) {
         Ok(h) => h,
         Err(e) => panic!("{e}"),
     }
 }
 
-/// Like [`spawn`], but returns an error instead of panicking.
+/// Like [`spawn`], but returns an error instead of panicking: outside a runtime, during
+/// shutdown, at the cap on live goroutines ([`SpawnError::TooManyGoroutines`]) or when no
+/// stack can be had ([`SpawnError::NoStack`]).
 #[track_caller]
 pub fn try_spawn<F, T>(f: F) -> Result<JoinHandle<T>, SpawnError>
 where
@@ -127,8 +154,23 @@ impl GoroutineBuilder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let sched = context::current_sched().ok_or(SpawnError::NoRuntime)?;
-        self.spawn_on(&sched, f)
+        self.spawn_here(f).map_err(|e| *e)
+    }
+
+    // Inside, errors travel boxed: a `SpawnError` (with its `String`) would make every
+    // result a larger value passed through memory, while `Result<u64, Box<_>>` comes back
+    // in two registers. `gort::spawn`, the hot path, never unboxes one.
+
+    #[track_caller]
+    fn spawn_here<F, T>(self, f: F) -> Result<JoinHandle<T>, Box<SpawnError>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        match context::current_sched() {
+            Some(sched) => self.spawn_on_boxed(&sched, f),
+            None => Err(Box::new(SpawnError::NoRuntime)),
+        }
     }
 
     #[track_caller]
@@ -141,8 +183,21 @@ impl GoroutineBuilder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        self.spawn_on_boxed(sched, f).map_err(|e| *e)
+    }
+
+    #[track_caller]
+    fn spawn_on_boxed<F, T>(
+        self,
+        sched: &Arc<Sched>,
+        f: F,
+    ) -> Result<JoinHandle<T>, Box<SpawnError>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
         let packet = Arc::new(Packet::new(f, None));
-        let id = self.start(sched, packet.clone(), Location::caller())?;
+        let id = self.start_boxed(sched, packet.clone(), Location::caller())?;
         Ok(JoinHandle {
             raw: RawJoin { packet, id },
         })
@@ -155,15 +210,24 @@ impl GoroutineBuilder {
         task: Arc<dyn Task>,
         site: &'static Location<'static>,
     ) -> Result<u64, SpawnError> {
+        self.start_boxed(sched, task, site).map_err(|e| *e)
+    }
+
+    fn start_boxed(
+        self,
+        sched: &Arc<Sched>,
+        task: Arc<dyn Task>,
+        site: &'static Location<'static>,
+    ) -> Result<u64, Box<SpawnError>> {
         let stack_size = match self.stack_size {
             None => sched.stacks.default_size(),
             Some(n) if n < page_size() || n > MAX_STACK_SIZE => {
-                return Err(SpawnError::InvalidStackSize(n))
+                return Err(Box::new(SpawnError::InvalidStackSize(n)))
             }
             Some(n) => n.next_multiple_of(page_size()),
         };
         if sched.shutdown.load(SeqCst) {
-            return Err(SpawnError::ShutDown);
+            return Err(Box::new(SpawnError::ShutDown));
         }
         let ctx = context::current();
         // The current M's P, if this thread is an M of the same runtime.
@@ -178,6 +242,14 @@ impl GoroutineBuilder {
             }
         };
         let p = mine.map(|(_, pid)| &sched.ps[pid]);
+        // The usual spawn (no cap, default stack size, a stack cached on this P) passes
+        // the cap and stack checks with these three tests.
+        // SAFETY: `p`, when Some, is held by this thread's M; the borrow ends here.
+        let cached = p.is_some_and(|p| !unsafe { p.local() }.stacks.is_empty());
+        if !cached || self.stack_size.is_some() || sched.config.max_goroutines != usize::MAX {
+            // SAFETY: as above.
+            unsafe { admit(sched, p, stack_size, self.is_main) }.map_err(Box::new)?;
+        }
         // SAFETY: `p`, when Some, is held by this thread's M.
         let (g, id) = unsafe { (sched.gfget(p), sched.next_goid(p)) };
         let is_main = self.is_main;
@@ -191,6 +263,79 @@ impl GoroutineBuilder {
         unsafe { g.init(info, task) };
         sched.start_goroutine(g, mine, is_main);
         Ok(id)
+    }
+}
+
+/// Set once any runtime in the process caps its goroutines: until then, a finishing
+/// goroutine pays one load for the cap (`goroutine_done`).
+static ANY_CAPPED: AtomicBool = AtomicBool::new(false);
+
+/// The checks a new goroutine must pass beyond the usual case: the runtime's cap on live
+/// goroutines, and whether a stack can be had (`StackPool::check_available`).
+///
+/// The cap is counted exactly, unlike summing the per-P spawn and exit counters: those
+/// miss concurrent spawns on other Ps, and count a goroutine until its M recycles it, a
+/// moment after `join` has returned its result. Its cost (a shared counter) is paid only
+/// under a cap. `block_on`'s main goroutine counts but is never refused: the cap is on
+/// the goroutines a program spawns, and `block_on` must be able to start.
+///
+/// # Safety
+/// `p`, when Some, is held by this thread's M.
+#[cold]
+unsafe fn admit(
+    sched: &Sched,
+    p: Option<&crate::p::P>,
+    stack_size: usize,
+    is_main: bool,
+) -> Result<(), SpawnError> {
+    let limit = sched.config.max_goroutines;
+    let live = &sched.stacks.live;
+    if limit != usize::MAX {
+        if !ANY_CAPPED.load(Relaxed) {
+            // Published to the goroutine with it (the run queue handoff orders it
+            // before the goroutine's `goroutine_done`).
+            ANY_CAPPED.store(true, Relaxed);
+        }
+        if is_main {
+            live.fetch_add(1, Relaxed);
+        } else if live
+            .fetch_update(Relaxed, Relaxed, |n| (n < limit).then_some(n + 1))
+            .is_err()
+        {
+            return Err(SpawnError::TooManyGoroutines { limit });
+        }
+    }
+    // SAFETY: `p`, when Some, is held by this thread's M (the contract).
+    let cache = p.map(|p| &unsafe { p.local() }.stacks[..]);
+    if let Err(e) = sched.stacks.check_available(stack_size, cache) {
+        if limit != usize::MAX {
+            live.fetch_sub(1, Relaxed);
+        }
+        return Err(SpawnError::NoStack(e.0));
+    }
+    Ok(())
+}
+
+/// A goroutine is delivering its result (`join.rs`): under a cap, it stops counting now,
+/// before a joiner can see it finished. Runs on an M of the goroutine's runtime (on the
+/// goroutine, or on the M when its first run failed for want of a stack).
+#[inline]
+pub(crate) fn goroutine_done() {
+    if ANY_CAPPED.load(Relaxed) {
+        uncount_current();
+    }
+}
+
+#[cold]
+fn uncount_current() {
+    let ctx = context::current();
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: a non-null current() is this M's live context.
+    let sched = unsafe { &(*ctx).sched };
+    if sched.config.max_goroutines != usize::MAX {
+        sched.stacks.live.fetch_sub(1, Relaxed);
     }
 }
 

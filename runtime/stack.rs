@@ -35,6 +35,7 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 use std::sync::OnceLock;
 
+use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
 use crate::config::page_size;
@@ -248,6 +249,14 @@ pub(crate) struct StackPool {
     /// The `StackGuard` of the most recently carved stack (0 before the first).
     pub(crate) regime: AtomicU8,
     pub(crate) stats: StackStats,
+    /// Bytes left to carve in the current slab (`Carver::end - next`), so that
+    /// [`check_available`](Self::check_available) need not take the carver's lock.
+    room: AtomicUsize,
+    /// Live goroutines, counted only when the runtime caps them
+    /// (`Config::max_goroutines`, see `spawn.rs`). It lives here because each live
+    /// goroutine holds, or will hold, one stack of this pool. Padded: every capped spawn
+    /// and exit writes it.
+    pub(crate) live: CachePadded<AtomicUsize>,
 }
 
 /// Error when no stack can be had.
@@ -283,6 +292,8 @@ impl StackPool {
             free_other: Mutex::new(Vec::new()),
             regime: AtomicU8::new(0),
             stats: StackStats::default(),
+            room: AtomicUsize::new(0),
+            live: CachePadded::new(AtomicUsize::new(0)),
         })
     }
 
@@ -317,6 +328,55 @@ impl StackPool {
         self.carve(size)
     }
 
+    /// Whether a stack of `size` usable bytes can be had now, for a goroutine about to be
+    /// spawned (`cache`: the spawning P's, if any). Goroutines take their stack only when
+    /// they first run, so this is a forecast, not a reservation: it lets `spawn` report
+    /// an exhausted address space itself, while the goroutines already queued keep the
+    /// first-run allocation as their backstop. Free while the P has a stack cached or the
+    /// current slab has room; otherwise it looks at the global pool and, when that is
+    /// empty too, maps the next slab now (which the next carve then uses).
+    #[inline]
+    pub(crate) fn check_available(
+        &self,
+        size: usize,
+        cache: Option<&[GoStack]>,
+    ) -> Result<(), StackError> {
+        if size == self.default_size && cache.is_some_and(|c| !c.is_empty()) {
+            return Ok(());
+        }
+        if self.room.load(Relaxed) >= size + page_size() {
+            return Ok(());
+        }
+        self.check_available_slow(size)
+    }
+
+    #[cold]
+    fn check_available_slow(&self, size: usize) -> Result<(), StackError> {
+        let pooled = if size == self.default_size {
+            !self.free.lock().is_empty()
+        } else {
+            self.free_other.lock().iter().any(|s| s.size() == size)
+        };
+        if pooled {
+            return Ok(());
+        }
+        let slot = size + page_size();
+        let mut c = self.carver.lock();
+        if c.end - c.next >= slot {
+            return Ok(());
+        }
+        if slot > SLAB_BYTES {
+            // A stack larger than a slab gets a mapping of its own when it is carved:
+            // probe that one could be had, rather than map it now and let smaller stacks
+            // carve it up first.
+            return map_anonymous(slot).map(|(p, len)| {
+                // SAFETY: the probe mapping we just made, used by nothing.
+                unsafe { libc::munmap(p as *mut _, len) };
+            });
+        }
+        self.map_slab(&mut c, slot)
+    }
+
     /// Returns a stack whose coroutine has finished.
     pub(crate) fn put(&self, stack: GoStack, cache: &mut Vec<GoStack>) {
         if stack.size() != self.default_size {
@@ -344,6 +404,18 @@ impl StackPool {
         self.free.lock().append(cache);
     }
 
+    /// Maps a fresh slab (at least `slot` bytes) and makes it the one carved next; what
+    /// was left of the previous one (less than a slot) stays unused.
+    fn map_slab(&self, c: &mut Carver, slot: usize) -> Result<(), StackError> {
+        let (p, len) = map_anonymous(slot)?;
+        c.slabs.push((p, len));
+        c.next = p;
+        c.end = p + len;
+        self.room.store(len, Relaxed);
+        self.stats.slabs.fetch_add(1, Relaxed);
+        Ok(())
+    }
+
     fn carve(&self, size: usize) -> Result<GoStack, StackError> {
         let page = page_size();
         let mut c = self.carver.lock();
@@ -351,33 +423,12 @@ impl StackPool {
         // that keeps one stack's red zone off its neighbour's top.
         let slot = size + page;
         if c.end - c.next < slot {
-            let len = SLAB_BYTES.max(slot);
-            // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
-            let p = unsafe {
-                libc::mmap(
-                    std::ptr::null_mut(),
-                    len,
-                    libc::PROT_READ | libc::PROT_WRITE,
-                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                    -1,
-                    0,
-                )
-            };
-            if p == libc::MAP_FAILED {
-                let err = std::io::Error::last_os_error();
-                return Err(StackError(format!(
-                    "cannot map {} MiB for goroutine stacks: {err}",
-                    len >> 20
-                )));
-            }
-            c.slabs.push((p as usize, len));
-            c.next = p as usize;
-            c.end = p as usize + len;
-            self.stats.slabs.fetch_add(1, Relaxed);
+            self.map_slab(&mut c, slot)?;
         }
         let slab_start = c.slabs.last().map_or(0, |&(p, _)| p);
         let slot_start = c.next;
         c.next += slot;
+        self.room.store(c.end - c.next, Relaxed);
         let base = slot_start + slot;
         let guard = match self.policy {
             StackPolicy::GuardInstall => {
@@ -465,6 +516,57 @@ impl Drop for StackPool {
             }
         }
     }
+}
+
+/// Maps address space for stacks: a slab, or more for a stack slot larger than one.
+fn map_anonymous(slot: usize) -> Result<(usize, usize), StackError> {
+    let len = SLAB_BYTES.max(slot);
+    // SAFETY: a fresh anonymous private mapping; no existing memory is affected.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+            -1,
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        let err = std::io::Error::last_os_error();
+        return Err(StackError(no_slab_message(len, slot - page_size(), &err)));
+    }
+    Ok((p as usize, len))
+}
+
+/// Why a slab could not be mapped, with the knobs that help: both `spawn`
+/// (`SpawnError::NoStack`) and a goroutine that fails on its first run report it.
+fn no_slab_message(len: usize, stack_size: usize, err: &std::io::Error) -> String {
+    let why = if err.raw_os_error() != Some(libc::ENOMEM) {
+        String::new()
+    } else {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit writes the one rlimit struct we pass.
+        let ok = unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut r) } == 0;
+        if ok && r.rlim_cur != libc::RLIM_INFINITY {
+            format!(
+                " (the address-space limit RLIMIT_AS, {} MiB, is reached)",
+                r.rlim_cur >> 20
+            )
+        } else {
+            " (out of memory, or of memory mappings: vm.max_map_count)".into()
+        }
+    };
+    format!(
+        "cannot map {} MiB of address space for goroutine stacks of {} KiB: {err}{why}; \
+         use smaller stacks (Builder::stack_size, GoroutineBuilder::stack_size) or fewer \
+         live goroutines (Builder::max_goroutines, GORT_MAX_GOROUTINES)",
+        len >> 20,
+        stack_size >> 10
+    )
 }
 
 /// Whether this kernel supports `MADV_GUARD_INSTALL`, tried once on a scratch mapping.
@@ -574,6 +676,28 @@ mod tests {
         unsafe { q.write_volatile(7) };
         a.trim();
         assert!(!r.red_zone_damaged(), "trim gives zeroed pages back");
+    }
+
+    #[test]
+    fn the_spawn_check_maps_a_slab_only_when_out_of_room_and_the_carve_uses_it() {
+        let size = 16 * page_size();
+        let pool = StackPool::new(StackPolicy::Canary, size).expect("pool");
+        let slabs = || pool.stats.slabs.load(Relaxed);
+        pool.check_available(size, None).expect("room");
+        assert_eq!(slabs(), 1, "no room at first: the check maps a slab");
+        pool.check_available(size, None).expect("room");
+        let mut cache = Vec::new();
+        let a = pool.get(size, &mut cache).expect("stack");
+        assert_eq!(
+            slabs(),
+            1,
+            "the check had room, the carve used the check's slab"
+        );
+        pool.put(a, &mut cache);
+        pool.check_available(size, Some(&cache)).expect("cached");
+        // A stack larger than a slab is probed, not mapped for others to carve up.
+        pool.check_available(SLAB_BYTES * 2, None).expect("probe");
+        assert_eq!(slabs(), 1);
     }
 
     #[test]
