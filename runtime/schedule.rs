@@ -52,6 +52,7 @@ fn reset_spinning(ctx: &MContext) {
 
 /// Returns a goroutine to run and whether it inherits the current time slice, or `None`
 /// when the runtime is shutting down.
+#[inline(always)] // one caller: the loop, on every switch
 fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
     let s = &*ctx.sched;
     let cfg = &s.config;
