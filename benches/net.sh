@@ -19,10 +19,11 @@
 # delays; the comparison is like for like (same client, same limits, same machine, servers
 # alternated). Ratios are gort/Go (echo, http) and gort/redis-server (redis).
 #
-# Every server is started fresh for each measurement on a free port of 127.0.0.1 (from
-# BASE_PORT up), must print "listening on ADDR" as its first stdout line (redis-server is
-# probed instead), and is killed afterwards and on exit. With ROUNDS > 1 the order of the
-# servers rotates each round and the tables show the median over rounds (max: the largest).
+# Every server is started fresh for each measurement (scripts/servers.sh, shared with
+# scripts/soak.sh) on a free port of 127.0.0.1 (from BASE_PORT up), must print
+# "listening on ADDR" as its first stdout line (redis-server is probed instead), and is
+# killed afterwards and on exit. With ROUNDS > 1 the order of the servers rotates each
+# round and the tables show the median over rounds (max: the largest).
 # Every step runs under `timeout`. A server whose binary is missing (gort's examples not
 # written yet, no Go, ...) and a tool that is not installed (wrk, redis-benchmark,
 # redis-server: apt-get install wrk redis-tools redis-server) are skipped with a message.
@@ -95,27 +96,11 @@ md() { printf '%s\n' "$@" | tee -a "$RESULTS"; }
 
 # ---------------------------------------------------------------- servers and clean-up
 
-PIDS=()
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+# shellcheck source=scripts/servers.sh
+. "$ROOT/scripts/servers.sh"
 
 # 10,000 connections need more than the usual 1024 descriptors, for the servers too.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-NEXT_PORT=$BASE_PORT
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-# free_port: sets PORT to the next port from BASE_PORT up that nothing listens on.
-free_port() {
-    while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    PORT=$NEXT_PORT
-    NEXT_PORT=$((NEXT_PORT + 1))
-}
 
 # server_cmd KIND SERVER ADDR: sets CMD to the command line; fails if the binary is missing.
 server_cmd() {
@@ -144,76 +129,40 @@ server_cmd() {
 # start_server KIND SERVER TAG: starts it, waits until it listens; sets SRV_PID, SRV_ADDR,
 # SRV_LOG. Fails (with a message) if the binary is missing or the server does not come up.
 start_server() {
-    local kind=$1 srv=$2 tag=$3 port addr i
+    local kind=$1 srv=$2 tag=$3 probe=""
     free_port
-    port=$PORT
-    addr="127.0.0.1:$port"
-    server_cmd "$kind" "$srv" "$addr" || return 1
-    SRV_LOG="$RAW/$kind-$srv-$tag"
-    "${CMD[@]}" >"$SRV_LOG.out" 2>"$SRV_LOG.err" &
-    SRV_PID=$!
-    PIDS+=("$SRV_PID")
-    SRV_ADDR=
-    for ((i = 0; i < 200; i++)); do # 10 s
-        if ! kill -0 "$SRV_PID" 2>/dev/null; then
-            log "$kind/$srv exited at start-up; stderr:"
-            tail -n 20 "$SRV_LOG.err" >&2
-            return 1
-        fi
-        if [ "$srv" = redis ]; then
-            port_busy "$port" && SRV_ADDR=$addr
-        elif [ -s "$SRV_LOG.out" ] && [ "$(wc -l <"$SRV_LOG.out")" -ge 1 ]; then
-            local first
-            first=$(head -n1 "$SRV_LOG.out")
-            if [[ $first == "listening on "* ]]; then
-                SRV_ADDR=${first#listening on }
-                SRV_ADDR=${SRV_ADDR%% *}
-            else
-                log "$kind/$srv: first stdout line is not 'listening on ADDR': $first"
-                stop_server
-                return 1
-            fi
-        fi
-        [ -n "$SRV_ADDR" ] && break
-        sleep 0.05
-    done
-    if [ -z "$SRV_ADDR" ]; then
-        log "$kind/$srv did not start listening within 10 s; skipping"
-        stop_server
+    server_cmd "$kind" "$srv" "127.0.0.1:$PORT" || return 1
+    # redis-server prints no "listening on" line: its port is probed instead.
+    [ "$srv" != redis ] || probe=$PORT
+    launch_server "$kind/$srv" "$RAW/$kind-$srv-$tag" "$probe" "${CMD[@]}" || {
+        # 2: it runs, but not as it should.
+        [ $? = 1 ] || stop_server
+        log "$kind/$srv: skipping this server"
         return 1
-    fi
-    # The server's address must be on the loopback interface (all traffic stays local).
-    case $SRV_ADDR in
-        127.* | localhost:* | "[::1]:"*) ;;
-        *)
-            log "$kind/$srv listens on $SRV_ADDR, not on the loopback interface; skipping"
-            stop_server
-            return 1
-            ;;
-    esac
+    }
     log "$kind/$srv ($tag) listening on $SRV_ADDR, pid $SRV_PID"
 }
 
 # Peak resident memory of the running server, MiB.
-server_rss() { awk '/^VmHWM:/ {printf "%.0f", $2 / 1024}' "/proc/$SRV_PID/status" 2>/dev/null || echo "?"; }
+server_rss() {
+    local kib
+    kib=$(status_kib "$SRV_PID" VmHWM) || {
+        echo "?"
+        return 0
+    }
+    [ -z "$kib" ] || awk -v k="$kib" 'BEGIN {printf "%.0f", k / 1024}'
+}
 
 # stop_server: TERM, then KILL after 5 s. Notes a server that died before being stopped.
 SRV_DIED=0
 stop_server() {
-    local i
     SRV_DIED=0
     if ! kill -0 "$SRV_PID" 2>/dev/null; then
         SRV_DIED=1
         log "ANOMALY: the server (pid $SRV_PID) exited during the run; stderr:"
         tail -n 20 "$SRV_LOG.err" >&2
     fi
-    kill -TERM "$SRV_PID" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
+    terminate "$SRV_PID"
     # Anything a server says on stderr is worth a look (redis-server logs there by design).
     if [ -s "$SRV_LOG.err" ] && [[ $SRV_LOG != */redis-redis-* ]]; then
         local n first
@@ -295,6 +244,21 @@ cpu_check() {
     fi
 }
 
+# begin_run KIND SERVER: before one measurement's server starts, waits for a quiet
+# machine and marks the CPU times.
+begin_run() {
+    quiet "$1/$2"
+    cpu_mark
+}
+
+# end_run: one measurement's end: sets RSS to the server's peak memory (MiB), stops the
+# server and checks the CPU used by others since begin_run.
+end_run() {
+    RSS=$(server_rss)
+    stop_server
+    cpu_check
+}
+
 # rotate R A B C...: the list rotated by R-1 places (alternates the order per round).
 rotate() {
     local r=$1
@@ -338,13 +302,9 @@ build() {
         NOTES+=("gort's examples did not build (see target/net-bench/raw/build-gort.log)")
         GORT_EX=/nonexistent/gort-examples
     else
-        # A copy, so that a rebuild during the run does not mix two versions of gort.
-        local b
-        rm -rf "$OUT/gort"
-        mkdir -p "$OUT/gort"
-        for b in echo http_hello mini_redis; do
-            [ -x "$GORT_EX/$b" ] && cp "$GORT_EX/$b" "$OUT/gort/$b"
-        done
+        # A copy, so that a rebuild during the run does not mix two versions of gort; a
+        # missing server is skipped when its turn comes.
+        copy_binaries "$GORT_EX" "$OUT/gort" echo http_hello mini_redis >/dev/null || true
         GORT_EX="$OUT/gort"
     fi
     log "building benches/peers (tokio servers, netload)"
@@ -404,8 +364,7 @@ run_echo() {
     for ((r = 1; r <= ROUNDS; r++)); do
         for c in $ECHO_CONNS; do
             for srv in $(rotate "$r" gort go tokio); do
-                quiet "echo/$srv"
-                cpu_mark
+                begin_run echo "$srv"
                 start_server echo "$srv" "c$c-r$r" || {
                     echo "$srv $c MISSING" >>"$res"
                     continue
@@ -415,10 +374,7 @@ run_echo() {
                 timeout -k 5 $((WARMUP + DURATION + 90)) "$NETLOAD" --addr "$SRV_ADDR" \
                     --conns "$c" --size "$SIZE" --warmup "$WARMUP" --duration "$DURATION" \
                     --threads "$LOAD_THREADS" >"$f" 2>"$f.err" || log "echo/$srv: netload exited with $?"
-                local rss
-                rss=$(server_rss)
-                stop_server
-                cpu_check
+                end_run
                 cat "$f.err" >&2
                 line=$(grep '^RESULT' "$f" || true)
                 if [ -z "$line" ]; then
@@ -429,7 +385,7 @@ run_echo() {
                 log "echo/$srv: $line"
                 [ "$(field errors "$line")" = 0 ] ||
                     log "ANOMALY: echo/$srv $c connections: $(field errors "$line") errors (see $f.err)"
-                echo "$srv $c ${line#RESULT } rss_mib=$rss died=$SRV_DIED busy=$BUSY bg=$BG" >>"$res"
+                echo "$srv $c ${line#RESULT } rss_mib=$RSS died=$SRV_DIED busy=$BUSY bg=$BG" >>"$res"
             done
         done
     done
@@ -516,15 +472,14 @@ run_http() {
     : >"$res"
     for ((r = 1; r <= ROUNDS; r++)); do
         for srv in $(rotate "$r" gort go tokio); do
-            quiet "http/$srv"
-            cpu_mark
+            begin_run http "$srv"
             start_server http "$srv" "r$r" || {
                 echo "$srv MISSING" >>"$res"
                 continue
             }
             url="http://$SRV_ADDR/"
             f="$RAW/http-$srv-r$r.wrk"
-            if ! curl_check "$url"; then
+            if ! hello_ok "${SRV_ADDR%:*}" "${SRV_ADDR##*:}"; then
                 log "ANOMALY: http/$srv: $url does not answer 200 with 'Hello, World!'"
             fi
             log "http/$srv: wrk warm-up ${WRK_WARMUP} s, then -t$WRK_THREADS -c$WRK_CONNS -d${WRK_DURATION}s"
@@ -532,11 +487,8 @@ run_http() {
                 "$url" >"$f.warmup" 2>&1 || log "http/$srv: wrk warm-up exited with $?"
             timeout -k 5 $((WRK_DURATION + 30)) wrk -t"$WRK_THREADS" -c"$WRK_CONNS" \
                 -d"${WRK_DURATION}s" --latency "$url" >"$f" 2>&1 || log "http/$srv: wrk exited with $?"
-            local rss
-            rss=$(server_rss)
-            stop_server
-            cpu_check
-            local rps avg max p50 p75 p90 p99 sock non2xx
+            end_run
+            local rps avg max p50 p75 p90 p99
             rps=$(awk '/^Requests\/sec:/ {print $2}' "$f")
             avg=$(awk '$1 == "Latency" && NF >= 4 {print $2; exit}' "$f")
             max=$(awk '$1 == "Latency" && NF >= 4 {print $4; exit}' "$f")
@@ -544,35 +496,21 @@ run_http() {
             p75=$(awk '$1 == "75%" {print $2}' "$f")
             p90=$(awk '$1 == "90%" {print $2}' "$f")
             p99=$(awk '$1 == "99%" {print $2}' "$f")
-            sock=$(sed -n 's/^ *Socket errors: //p' "$f" |
-                awk -F'[ ,]+' '{s = 0; for (i = 2; i <= NF; i += 2) s += $i; print s}')
-            non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: //p' "$f")
             if [ -z "$rps" ]; then
                 log "ANOMALY: http/$srv: no wrk result; output:"
                 cat "$f" >&2
                 echo "$srv FAILED" >>"$res"
                 continue
             fi
-            local errs=$((${sock:-0} + ${non2xx:-0}))
+            local errs
+            errs=$(wrk_errors "$f")
             [ "$errs" = 0 ] || log "ANOMALY: http/$srv: wrk reports errors: $(grep -E 'Socket errors|Non-2xx' "$f" | tr -s ' ')"
             log "http/$srv: $rps req/s, p50 $p50, p99 $p99, max $max, errors $errs"
             echo "$srv rps=$rps avg_us=$(to_us "$avg") p50_us=$(to_us "$p50") p75_us=$(to_us "$p75") \
-p90_us=$(to_us "$p90") p99_us=$(to_us "$p99") max_us=$(to_us "$max") errors=$errs rss_mib=$rss died=$SRV_DIED busy=$BUSY bg=$BG" >>"$res"
+p90_us=$(to_us "$p90") p99_us=$(to_us "$p99") max_us=$(to_us "$max") errors=$errs rss_mib=$RSS died=$SRV_DIED busy=$BUSY bg=$BG" >>"$res"
         done
     done
     http_table "$res"
-}
-
-# A single request with a plain TCP client: status 200 and the body.
-curl_check() {
-    local hostport=${1#http://}
-    hostport=${hostport%/}
-    local host=${hostport%:*} port=${hostport##*:} reply
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    reply=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1" &&
-        printf "GET / HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n" "$0" >&3 &&
-        timeout 2 cat <&3' "$host" "$port" 2>/dev/null || true)
-    [[ $reply == "HTTP/1.1 200"* && $reply == *"Hello, World!"* ]]
 }
 
 http_table() {
@@ -627,21 +565,17 @@ run_redis() {
             if [ "$srv" = redis ] && ! command -v redis-server >/dev/null 2>&1; then
                 log "redis-server is not installed (apt-get install redis-server); skipping it"
             fi
-            quiet "redis/$srv"
-            cpu_mark
+            begin_run redis "$srv"
             start_server redis "$srv" "r$r" || continue
             f="$RAW/redis-$srv-r$r.bench"
             log "redis/$srv: redis-benchmark -c $REDIS_CONNS -n $REDIS_REQUESTS -t $REDIS_TESTS -P 1"
             timeout -k 5 240 redis-benchmark -h 127.0.0.1 -p "${SRV_ADDR##*:}" -c "$REDIS_CONNS" \
                 -n "$REDIS_REQUESTS" -t "$REDIS_TESTS" -P 1 -q >"$f" 2>&1 ||
                 log "ANOMALY: redis/$srv: redis-benchmark exited with $? (124: timed out after 240 s)"
-            local rss
-            rss=$(server_rss)
-            stop_server
-            cpu_check
+            end_run
             tr '\r' '\n' <"$f" | grep -v 'rps=' | grep -v '^ *$' | grep -v 'requests per second' |
                 sed "s|^|net: redis/$srv says: |" >&2 || true
-            tr '\r' '\n' <"$f" | awk -v s="$srv" -v rss="$rss" -v d="$SRV_DIED" -v b="$BUSY" '
+            tr '\r' '\n' <"$f" | awk -v s="$srv" -v rss="$RSS" -v d="$SRV_DIED" -v b="$BUSY" '
                 / requests per second/ {
                     t = $1; sub(/:$/, "", t); p = "-"
                     for (i = 1; i <= NF; i++) if ($i ~ /^p50=/) { p = $i; sub(/^p50=/, "", p) }

@@ -112,6 +112,30 @@ pub struct Histogram {
 }
 
 impl Histogram {
+    /// An empty histogram of durations, for programs that time things themselves (the
+    /// lab's request sojourn times) and want the runtime's buckets and quantiles.
+    pub fn new() -> Histogram {
+        Histogram {
+            counts: vec![0; BUCKETS],
+            max: 0,
+            sum: 0,
+            ns_per_tick: 1.0, // recorded in nanoseconds
+        }
+    }
+
+    /// Records one duration (a histogram made by [`new`](Self::new) or `default`; not a
+    /// snapshot of the runtime's, whose unit is the cycle counter).
+    pub fn record(&mut self, d: Duration) {
+        if self.counts.is_empty() {
+            *self = Histogram::new();
+        }
+        debug_assert_eq!(self.ns_per_tick, 1.0, "record into a runtime snapshot");
+        let ns = d.as_nanos().min(u64::MAX as u128) as u64;
+        self.counts[index(ns)] += 1;
+        self.sum = self.sum.wrapping_add(ns);
+        self.max = self.max.max(ns);
+    }
+
     /// Values recorded.
     pub fn count(&self) -> u64 {
         self.counts.iter().sum()

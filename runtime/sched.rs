@@ -615,6 +615,8 @@ impl Sched {
                 self.wakep();
             }
             None => {
+                // SAFETY: passing no P.
+                unsafe { self.note_runnable(&g, None, false) };
                 // Count and publish in one hold of the lock `check_dead` runs under, so it
                 // never sees a live goroutine that is in no queue.
                 let mut l = self.lock.lock();

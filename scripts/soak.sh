@@ -28,9 +28,9 @@
 # again with MALLOC_ARENA_MAX=1 in the environment (the servers inherit it): growth that
 # goes away is the allocator's, growth that stays is memory that something holds.
 #
-# Servers are started as benches/net.sh starts them: fresh, on a free port of 127.0.0.1
-# (from BASE_PORT up), `--addr 127.0.0.1:PORT --procs PROCS`, and the first stdout line
-# must be "listening on ADDR". All traffic stays on the loopback interface. The machine
+# Servers are started as benches/net.sh starts them (scripts/servers.sh): fresh, on a
+# free port of 127.0.0.1 (from BASE_PORT up), `--addr 127.0.0.1:PORT --procs PROCS`, and
+# the first stdout line must be "listening on ADDR". All traffic stays on the loopback interface. The machine
 # has 2 cores and the load generator shares them with the server, so req/s are those of
 # an overcommitted machine; what matters here is their trend, and memory.
 #
@@ -90,87 +90,28 @@ log() { echo "soak: $*" >&2; }
 # Report lines go to stdout and to report.txt.
 say() { printf '%s\n' "$@" | tee -a "$REPORT"; }
 
-# ---------------------------------------------------------------- processes, clean-up
+# ---------------------------------------------------------------- servers
 
-PIDS=()
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
-    local p
-    for p in "${PIDS[@]}"; do
-        kill -KILL "$p" 2>/dev/null || true
-    done
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-NEXT_PORT=$BASE_PORT
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-free_port() {
-    while port_busy "$NEXT_PORT"; do NEXT_PORT=$((NEXT_PORT + 1)); done
-    PORT=$NEXT_PORT
-    NEXT_PORT=$((NEXT_PORT + 1))
-}
+# shellcheck source=scripts/servers.sh
+. "$ROOT/scripts/servers.sh"
 
 # start_server NAME: starts examples/NAME on a free loopback port and waits (10 s at most)
 # for its "listening on ADDR" line; sets SRV_PID, SRV_ADDR, SRV_LOG.
 start_server() {
-    local name=$1 i first
+    local name=$1
     free_port
-    SRV_LOG="$RAW/$name"
-    "$BIN/$name" --addr "127.0.0.1:$PORT" --procs "$PROCS" >"$SRV_LOG.out" 2>"$SRV_LOG.err" &
-    SRV_PID=$!
-    PIDS+=("$SRV_PID")
-    SRV_ADDR=
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$SRV_PID" 2>/dev/null || {
-            log "$name exited at start-up; stderr:"
-            tail -n 20 "$SRV_LOG.err" >&2
-            return 1
-        }
-        if [ -s "$SRV_LOG.out" ]; then
-            first=$(head -n1 "$SRV_LOG.out")
-            [[ $first == "listening on "* ]] || {
-                log "$name: first stdout line is not 'listening on ADDR': $first"
-                return 1
-            }
-            SRV_ADDR=${first#listening on }
-            SRV_ADDR=${SRV_ADDR%% *}
-            break
-        fi
-        sleep 0.05
-    done
-    [ -n "$SRV_ADDR" ] || {
-        log "$name did not start listening within 10 s"
+    launch_server "$name" "$RAW/$name" "" "$BIN/$name" --addr "127.0.0.1:$PORT" --procs "$PROCS" ||
         return 1
-    }
-    case $SRV_ADDR in
-        127.*) ;;
-        *)
-            log "$name listens on $SRV_ADDR, not on 127.0.0.1"
-            return 1
-            ;;
-    esac
     log "$name listening on $SRV_ADDR, pid $SRV_PID"
-}
-
-# stop_server: TERM, KILL after 5 s.
-stop_server() {
-    local i
-    kill -TERM "$SRV_PID" 2>/dev/null || true
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$SRV_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -KILL "$SRV_PID" 2>/dev/null || true
-    wait "$SRV_PID" 2>/dev/null || true
 }
 
 # RSS sampler: one "epoch_ms rss_kib" line per second while the server lives.
 start_sampler() {
-    local pid=$1 file=$2
+    local pid=$1 file=$2 t kib
     (
         while [ -r "/proc/$pid/status" ]; do
-            awk -v t="$(date +%s%3N)" '/^VmRSS:/ {print t, $2}' "/proc/$pid/status" 2>/dev/null || true
+            t=$(now_ms)
+            kib=$(status_kib "$pid" VmRSS) && [ -n "$kib" ] && echo "$t $kib"
             sleep 1
         done
     ) >"$file" &
@@ -182,7 +123,7 @@ stop_sampler() {
     wait "$SAMPLER_PID" 2>/dev/null || true
 }
 now_ms() { date +%s%3N; }
-rss_now() { awk '/^VmRSS:/ {print $2}' "/proc/$SRV_PID/status" 2>/dev/null || echo 0; }
+rss_now() { status_kib "$SRV_PID" VmRSS || echo 0; }
 # rss_window FILE FROM_MS TO_MS: "max last" of the samples in the window (KiB), or the
 # current RSS twice if the window holds none.
 rss_window() {
@@ -207,8 +148,8 @@ ensure_tool() {
 
 build() {
     rm -rf "$RAW"
-    mkdir -p "$RAW" "$OUT/bin"
-    local src=${GORT_EXAMPLES:-$TARGET/release/examples} b
+    mkdir -p "$RAW"
+    local src=${GORT_EXAMPLES:-$TARGET/release/examples} missing
     if [ -z "${GORT_EXAMPLES:-}" ]; then
         log "building the examples (cargo build --release --example mini_redis --example http_hello)"
         (cd "$ROOT" && cargo build --release --example mini_redis --example http_hello) \
@@ -218,15 +159,11 @@ build() {
             exit 2
         }
     fi
-    # A copy, so that a rebuild during a long soak does not swap the binary under it.
-    for b in mini_redis http_hello; do
-        [ -x "$src/$b" ] || {
-            log "$src/$b is missing"
-            exit 2
-        }
-        cp "$src/$b" "$OUT/bin/$b"
-    done
     BIN="$OUT/bin"
+    missing=$(copy_binaries "$src" "$BIN" mini_redis http_hello) || {
+        log "missing in $src: $missing"
+        exit 2
+    }
 }
 
 # ---------------------------------------------------------------------------- report
@@ -286,9 +223,49 @@ server_stderr() {
     fi
 }
 
+# ------------------------------------------------------------------------------ soak
+
+# run_soak NAME TAG LOAD CHECK ALIVE: soaks the started server for SOAK_MINUTES minutes
+# with one call of the function LOAD MINUTE per minute (it sets REQS and ERRS, that
+# minute's requests and errors), sampling its RSS into RAW/TAG.rss and writing the rows
+# to RAW/TAG.rows. Afterwards the function CHECK must find the server still answering,
+# unless ALIVE is already 0. Stops the server; prints the rows and the verdict, and
+# fails on FAIL.
+run_soak() {
+    local name=$1 tag=$2 load=$3 check=$4 alive=$5 m t0 t1 secs rmax rend errors=0
+    local samples="$RAW/$tag.rss" rows="$RAW/$tag.rows"
+    : >"$rows"
+    start_sampler "$SRV_PID" "$samples"
+    header_row
+    for ((m = 1; m <= SOAK_MINUTES; m++)); do
+        t0=$(now_ms)
+        "$load" "$m"
+        t1=$(now_ms)
+        read -r rmax rend < <(rss_window "$samples" "$t0" "$t1")
+        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
+        echo "$m $secs $REQS $ERRS $rmax $rend" >>"$rows"
+        print_row "$m" "$secs" "$REQS" "$ERRS" "$rmax" "$rend"
+        errors=$((errors + ERRS))
+        kill -0 "$SRV_PID" 2>/dev/null || {
+            log "$name died during minute $m"
+            alive=0
+            break
+        }
+    done
+    [ "$alive" = 0 ] || "$check" || {
+        log "$name does not answer after the soak ($check failed)"
+        alive=0
+    }
+    stop_sampler
+    terminate "$SRV_PID"
+    server_stderr
+    verdict "$name" "$rows" "$errors" "$alive"
+}
+
 # ----------------------------------------------------------------------------- redis
 
 # A PING over a plain socket: the server still answers.
+# shellcheck disable=SC2317 # called by run_soak
 redis_ping() {
     local reply
     # shellcheck disable=SC2016 # expanded by the inner shell
@@ -297,75 +274,66 @@ redis_ping() {
     [[ $reply == "+PONG"* ]]
 }
 
+# redis_minute MINUTE: back-to-back redis-benchmark batches for a minute; sets REQS, ERRS.
+# shellcheck disable=SC2317 # called by run_soak
+redis_minute() {
+    local m=$1 end b=0 f rc n e
+    REQS=0 ERRS=0
+    end=$(($(now_ms) + 60000))
+    # Batches start while the minute lasts; the last one may run a few seconds over.
+    while [ "$(now_ms)" -lt "$end" ]; do
+        b=$((b + 1))
+        f="$RAW/redis-m$m-b$b"
+        rc=0
+        timeout -k 5 120 redis-benchmark -h 127.0.0.1 -p "${SRV_ADDR##*:}" -c "$REDIS_CONNS" \
+            -n "$REDIS_REQUESTS" -r "$REDIS_KEYS" -d "$REDIS_VALUE" -t "$REDIS_TESTS" \
+            --csv >"$f.csv" 2>"$f.err" || rc=$?
+        # One CSV row per completed test, each of REDIS_REQUESTS requests.
+        n=$(grep -c '^"[A-Z_]*","[0-9.]*"' "$f.csv" || true)
+        REQS=$((REQS + n * REDIS_REQUESTS))
+        # redis-benchmark reports error replies (at most one a second) and connection
+        # errors on stderr; a failed or timed-out batch counts as one error at least.
+        e=$(grep -ci 'error' "$f.err" || true)
+        [ "$rc" = 0 ] || { [ "$e" -gt 0 ] || e=1; }
+        if [ "$e" -gt 0 ]; then
+            log "minute $m batch $b: exit $rc, $(head -n 3 "$f.err" | tr '\n' ' ')"
+        else
+            rm -f "$f.csv" "$f.err"
+        fi
+        ERRS=$((ERRS + e))
+        kill -0 "$SRV_PID" 2>/dev/null || break
+    done
+}
+
 soak_redis() {
     ensure_tool redis-benchmark redis-tools
     say "" "== mini_redis under redis-benchmark: $SOAK_MINUTES min, -c $REDIS_CONNS -n $REDIS_REQUESTS \
 -r $REDIS_KEYS -d $REDIS_VALUE -t $REDIS_TESTS per batch, --procs $PROCS"
     start_server mini_redis || return 1
-    local samples="$RAW/redis.rss" rows="$RAW/redis.rows" m errors=0 alive=1
-    : >"$rows"
-    start_sampler "$SRV_PID" "$samples"
-    header_row
-    for ((m = 1; m <= SOAK_MINUTES; m++)); do
-        local t0 end reqs=0 errs=0 b=0 t1 f rc n e rmax rend
-        t0=$(now_ms)
-        end=$((t0 + 60000))
-        # Batches start while the minute lasts; the last one may run a few seconds over.
-        while [ "$(now_ms)" -lt "$end" ]; do
-            b=$((b + 1))
-            f="$RAW/redis-m$m-b$b"
-            rc=0
-            timeout -k 5 120 redis-benchmark -h 127.0.0.1 -p "${SRV_ADDR##*:}" -c "$REDIS_CONNS" \
-                -n "$REDIS_REQUESTS" -r "$REDIS_KEYS" -d "$REDIS_VALUE" -t "$REDIS_TESTS" \
-                --csv >"$f.csv" 2>"$f.err" || rc=$?
-            # One CSV row per completed test, each of REDIS_REQUESTS requests.
-            n=$(grep -c '^"[A-Z_]*","[0-9.]*"' "$f.csv" || true)
-            reqs=$((reqs + n * REDIS_REQUESTS))
-            # redis-benchmark reports error replies (at most one a second) and connection
-            # errors on stderr; a failed or timed-out batch counts as one error at least.
-            e=$(grep -ci 'error' "$f.err" || true)
-            [ "$rc" = 0 ] || { [ "$e" -gt 0 ] || e=1; }
-            if [ "$e" -gt 0 ]; then
-                log "minute $m batch $b: exit $rc, $(head -n 3 "$f.err" | tr '\n' ' ')"
-            else
-                rm -f "$f.csv" "$f.err"
-            fi
-            errs=$((errs + e))
-            kill -0 "$SRV_PID" 2>/dev/null || break
-        done
-        t1=$(now_ms)
-        read -r rmax rend < <(rss_window "$samples" "$t0" "$t1")
-        local secs
-        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
-        echo "$m $secs $reqs $errs $rmax $rend" >>"$rows"
-        print_row "$m" "$secs" "$reqs" "$errs" "$rmax" "$rend"
-        errors=$((errors + errs))
-        kill -0 "$SRV_PID" 2>/dev/null || {
-            log "mini_redis died during minute $m"
-            alive=0
-            break
-        }
-    done
-    [ "$alive" = 0 ] || redis_ping || {
-        log "mini_redis does not answer PING after the soak"
-        alive=0
-    }
-    stop_sampler
-    stop_server
-    server_stderr
-    verdict mini_redis "$rows" "$errors" "$alive"
+    run_soak mini_redis redis redis_minute redis_ping 1
 }
 
 # ------------------------------------------------------------------------------ http
 
 # A single request over a plain socket: status 200 and the body.
-http_check() {
-    local reply
-    # shellcheck disable=SC2016 # expanded by the inner shell
-    reply=$(timeout 5 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$0" &&
-        printf "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n" >&3 &&
-        timeout 2 cat <&3' "${SRV_ADDR##*:}" 2>/dev/null || true)
-    [[ $reply == "HTTP/1.1 200"* && $reply == *"Hello, World!"* ]]
+http_check() { hello_ok 127.0.0.1 "${SRV_ADDR##*:}"; }
+
+# http_minute MINUTE: one 60-s wrk run; sets REQS and ERRS.
+# shellcheck disable=SC2317 # called by run_soak
+http_minute() {
+    local m=$1 f="$RAW/http-m$1.wrk" rc=0
+    timeout -k 5 100 wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d60s --timeout "$WRK_TIMEOUT" \
+        "http://$SRV_ADDR/" >"$f" 2>&1 || rc=$?
+    # "N requests in 1.00m, ...".
+    REQS=$(awk '/ requests in / {print $1; exit}' "$f")
+    ERRS=$(wrk_errors "$f")
+    if [ -z "$REQS" ] || [ "$rc" != 0 ]; then
+        log "minute $m: wrk exited with $rc; output:"
+        cat "$f" >&2
+        ERRS=$((ERRS + 1))
+        REQS=${REQS:-0}
+    fi
+    [ "$ERRS" = 0 ] || log "minute $m: $(grep -E 'Socket errors|Non-2xx' "$f" | tr -s ' ' | tr '\n' ' ')"
 }
 
 soak_http() {
@@ -373,54 +341,12 @@ soak_http() {
     say "" "== http_hello under wrk: $SOAK_MINUTES min, one wrk -t$WRK_THREADS -c$WRK_CONNS -d60s \
 --timeout $WRK_TIMEOUT per minute, --procs $PROCS"
     start_server http_hello || return 1
-    local samples="$RAW/http.rss" rows="$RAW/http.rows" m errors=0 alive=1 url
-    url="http://$SRV_ADDR/"
-    : >"$rows"
+    local alive=1
     http_check || {
-        log "http_hello does not answer 200 'Hello, World!' at $url"
+        log "http_hello does not answer 200 'Hello, World!' at http://$SRV_ADDR/"
         alive=0
     }
-    start_sampler "$SRV_PID" "$samples"
-    header_row
-    for ((m = 1; m <= SOAK_MINUTES; m++)); do
-        local t0 t1 f rc=0 reqs secs sock non2xx errs rmax rend
-        f="$RAW/http-m$m.wrk"
-        t0=$(now_ms)
-        timeout -k 5 100 wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d60s --timeout "$WRK_TIMEOUT" \
-            "$url" >"$f" 2>&1 || rc=$?
-        t1=$(now_ms)
-        # "N requests in 1.00m, ..." and the error lines wrk prints only when there are some.
-        reqs=$(awk '/ requests in / {print $1; exit}' "$f")
-        secs=$(awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.1f", (b - a) / 1000}')
-        sock=$(sed -n 's/^ *Socket errors: //p' "$f" |
-            awk -F'[ ,]+' '{s = 0; for (i = 2; i <= NF; i += 2) s += $i; print s}')
-        non2xx=$(sed -n 's/^ *Non-2xx or 3xx responses: //p' "$f")
-        errs=$((${sock:-0} + ${non2xx:-0}))
-        if [ -z "$reqs" ] || [ "$rc" != 0 ]; then
-            log "minute $m: wrk exited with $rc; output:"
-            cat "$f" >&2
-            errs=$((errs + 1))
-            reqs=${reqs:-0}
-        fi
-        [ "$errs" = 0 ] || log "minute $m: $(grep -E 'Socket errors|Non-2xx' "$f" | tr -s ' ' | tr '\n' ' ')"
-        read -r rmax rend < <(rss_window "$samples" "$t0" "$t1")
-        echo "$m $secs $reqs $errs $rmax $rend" >>"$rows"
-        print_row "$m" "$secs" "$reqs" "$errs" "$rmax" "$rend"
-        errors=$((errors + errs))
-        kill -0 "$SRV_PID" 2>/dev/null || {
-            log "http_hello died during minute $m"
-            alive=0
-            break
-        }
-    done
-    [ "$alive" = 0 ] || http_check || {
-        log "http_hello does not answer after the soak"
-        alive=0
-    }
-    stop_sampler
-    stop_server
-    server_stderr
-    verdict http_hello "$rows" "$errors" "$alive"
+    run_soak http_hello http http_minute http_check "$alive"
 }
 
 # ------------------------------------------------------------------------------ main

@@ -132,3 +132,41 @@ fn prometheus_text_parses_and_matches_the_snapshot() {
     let quantiles = &by_name["gort_sched_latency_quantile_seconds"];
     assert_eq!(quantiles.len(), 4);
 }
+
+#[test]
+fn a_histogram_of_ones_own_durations_has_the_same_accuracy() {
+    let mut h = gort::Histogram::new();
+    for us in 1..=10_000u64 {
+        h.record(std::time::Duration::from_micros(us));
+    }
+    assert_eq!(h.count(), 10_000);
+    assert_eq!(h.max(), std::time::Duration::from_micros(10_000));
+    for (q, exact) in [(0.5, 5_000.0), (0.99, 9_900.0), (0.999, 9_990.0)] {
+        let got = h.quantile(q).as_secs_f64() * 1e6;
+        assert!(
+            (got - exact).abs() / exact < 0.02,
+            "q{q}: {got} µs vs {exact}"
+        );
+    }
+    let mut d = gort::Histogram::default();
+    d.record(std::time::Duration::from_millis(3));
+    assert_eq!(d.count(), 1, "a default histogram records too");
+}
+
+#[test]
+fn goroutines_spawned_from_a_plain_thread_are_timed_too() {
+    let rt = gort::Runtime::builder()
+        .procs(2)
+        .latency_sampling(1)
+        .build()
+        .unwrap();
+    let hs: Vec<_> = (0..100u64).map(|i| rt.spawn(move || i)).collect();
+    let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(sum, 4950);
+    let m = rt.metrics();
+    assert!(
+        m.sched_latency.count() >= 100,
+        "{} of 100 external spawns timed",
+        m.sched_latency.count()
+    );
+}

@@ -4,208 +4,25 @@
 //! threads, so the whole path (accept, netpoller, parked reads and writes) is exercised.
 //!
 //! The first test to need a server builds the examples with this test's profile (see
-//! [`examples_dir`]). Every wait is bounded: sockets have read/write timeouts, child processes are killed
-//! when their guard is dropped, and polls have deadlines.
+//! `support/examples.rs`). Every wait is bounded: sockets have read/write timeouts,
+//! child processes are killed when their guard is dropped, and polls have deadlines.
 
-use std::io::{self, BufRead, BufReader, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::{mpsc, OnceLock};
+#[path = "support/examples.rs"]
+mod examples;
+
+use examples::{
+    pattern, read_header_lines, read_to_eof, resp_command, run_bounded, Server, TIMEOUT,
+};
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, TcpStream};
+use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-/// Bound on any single socket read or write, and on a server's start.
-const TIMEOUT: Duration = Duration::from_secs(20);
+/// The examples under test, built by the first test that needs a server.
+const EXAMPLES: &[&str] = &["echo", "http_hello", "mini_redis"];
 
-// ---------------------------------------------------------------- child processes
-
-/// Kills and reaps the child when dropped, so no test path leaves a server running.
-struct ChildGuard(Child);
-
-impl Drop for ChildGuard {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// A running example server.
-struct Server {
-    child: ChildGuard,
-    addr: SocketAddr,
-}
-
-/// The examples under test.
-const EXAMPLES: [&str; 3] = ["echo", "http_hello", "mini_redis"];
-/// Bound on building them (a cold build of the crate included).
-const BUILD_TIMEOUT: Duration = Duration::from_secs(900);
-
-/// `target/<profile>/examples`, with the examples built (once per test process) by the
-/// profile this test was built with. Building here, rather than trusting what `cargo
-/// test` left there, means a run of only this test (`--test net_examples`, which does
-/// not build examples) never tests a stale server. Cargo has released its build lock by
-/// the time tests run; when the examples are fresh this is a no-op.
-fn examples_dir() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // target/<profile>/deps/<test binary>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("test binary lives in target/<profile>/deps");
-        let target_dir = profile_dir.parent().expect("target/<profile>");
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .arg("build")
-            .arg("--manifest-path")
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(target_dir);
-        match profile_dir.file_name().and_then(|n| n.to_str()) {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(other) => {
-                cargo.args(["--profile", other]);
-            }
-            None => panic!("unexpected test binary location {}", exe.display()),
-        }
-        for name in EXAMPLES {
-            cargo.args(["--example", name]);
-        }
-        let out = run_bounded(&mut cargo, b"", BUILD_TIMEOUT).expect("running cargo");
-        assert!(
-            out.status.success(),
-            "building the examples failed:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        profile_dir.join("examples")
-    })
-}
-
-fn example_path(name: &str) -> PathBuf {
-    let path = examples_dir().join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} was not built", path.display());
-    path
-}
-
-/// Runs `cmd` to completion with `stdin` as its input and its output captured; kills it
-/// and fails the test if it takes longer than `timeout`.
-fn run_bounded(cmd: &mut Command, stdin: &[u8], timeout: Duration) -> io::Result<Output> {
-    let child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()?;
-    let mut child = ChildGuard(child);
-    // Dropping our end right after is the child's end of input.
-    child.0.stdin.take().expect("piped").write_all(stdin)?;
-    let drain = |mut pipe: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut bytes = Vec::new();
-            let _ = pipe.read_to_end(&mut bytes);
-            bytes
-        })
-    };
-    let stdout = drain(Box::new(child.0.stdout.take().expect("piped")));
-    let stderr = drain(Box::new(child.0.stderr.take().expect("piped")));
-    let deadline = Instant::now() + timeout;
-    let status = loop {
-        if let Some(status) = child.0.try_wait()? {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{cmd:?} did not finish within {timeout:?}"
-        );
-        // Paces the poll of a process we cannot wait on with a timeout.
-        thread::sleep(Duration::from_millis(10));
-    };
-    Ok(Output {
-        status,
-        stdout: stdout.join().expect("stdout reader"),
-        stderr: stderr.join().expect("stderr reader"),
-    })
-}
-
-impl Server {
-    fn start(name: &str, extra_args: &[&str]) -> Server {
-        let child = Command::new(example_path(name))
-            .args(["--addr", "127.0.0.1:0"])
-            .args(extra_args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap_or_else(|e| panic!("starting {name}: {e}"));
-        let mut child = ChildGuard(child);
-        let stdout = child.0.stdout.take().expect("piped stdout");
-        let (tx, rx) = mpsc::channel();
-        thread::spawn(move || {
-            let mut lines = BufReader::new(stdout).lines();
-            let _ = tx.send(lines.next());
-            // Keep draining, so the server can never block on a full pipe.
-            for _ in lines {}
-        });
-        let line = match rx.recv_timeout(TIMEOUT) {
-            Ok(Some(Ok(line))) => line,
-            Ok(other) => panic!(
-                "{name} ended before announcing its address ({other:?}); exit: {:?}",
-                child.0.try_wait()
-            ),
-            Err(_) => panic!("{name} did not print its address within {TIMEOUT:?}"),
-        };
-        let addr = line
-            .strip_prefix("listening on ")
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| panic!("{name}: unexpected first line {line:?}"));
-        Server { child, addr }
-    }
-
-    fn connect(&self) -> TcpStream {
-        let s = TcpStream::connect_timeout(&self.addr, TIMEOUT)
-            .unwrap_or_else(|e| panic!("connect {}: {e}", self.addr));
-        s.set_read_timeout(Some(TIMEOUT)).unwrap();
-        s.set_write_timeout(Some(TIMEOUT)).unwrap();
-        s.set_nodelay(true).unwrap();
-        s
-    }
-
-    /// Fails the test if the server died (a crash would otherwise show up only as
-    /// confusing socket errors).
-    fn assert_alive(&mut self) {
-        if let Ok(Some(status)) = self.child.0.try_wait() {
-            panic!("server exited: {status}");
-        }
-    }
-}
-
-/// Reads until the peer closes; panics on a timeout.
-fn read_to_eof(s: &mut impl Read) -> Vec<u8> {
-    let mut rest = Vec::new();
-    match s.read_to_end(&mut rest) {
-        Ok(_) => rest,
-        // A reset after the server's lingering close also means "closed".
-        Err(e) if e.kind() == ErrorKind::ConnectionReset => rest,
-        Err(e) => panic!("waiting for the server to close: {e}"),
-    }
-}
-
-/// Deterministic test bytes (xorshift), different per `seed`.
-fn pattern(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect()
-}
+// ---------------------------------------------------------------- helpers
 
 fn join_all(handles: Vec<thread::JoinHandle<()>>) {
     for h in handles {
@@ -308,17 +125,13 @@ fn read_response(r: &mut impl BufRead, head_only: bool) -> Response {
         .next()
         .and_then(|s| s.parse().ok())
         .expect("status code");
-    let mut headers = Vec::new();
-    loop {
-        line.clear();
-        r.read_line(&mut line).expect("header line");
-        let l = line.trim_end();
-        if l.is_empty() {
-            break;
-        }
-        let (n, v) = l.split_once(':').expect("header has a colon");
-        headers.push((n.to_string(), v.trim().to_string()));
-    }
+    let headers = read_header_lines(r)
+        .iter()
+        .map(|l| {
+            let (n, v) = l.split_once(':').expect("header has a colon");
+            (n.to_string(), v.trim().to_string())
+        })
+        .collect();
     let mut resp = Response {
         status,
         headers,
@@ -575,16 +388,6 @@ fn read_reply(r: &mut impl BufRead) -> Reply {
     }
 }
 
-fn encode(args: &[&[u8]]) -> Vec<u8> {
-    let mut out = format!("*{}\r\n", args.len()).into_bytes();
-    for a in args {
-        out.extend_from_slice(format!("${}\r\n", a.len()).as_bytes());
-        out.extend_from_slice(a);
-        out.extend_from_slice(b"\r\n");
-    }
-    out
-}
-
 /// One client connection speaking RESP.
 struct Redis {
     stream: TcpStream,
@@ -604,7 +407,7 @@ impl Redis {
     }
 
     fn cmd_bytes(&mut self, args: &[&[u8]]) -> Reply {
-        self.stream.write_all(&encode(args)).unwrap();
+        self.stream.write_all(&resp_command(args)).unwrap();
         read_reply(&mut self.reader)
     }
 
@@ -709,12 +512,12 @@ fn redis_answers_pipelined_commands() {
         let mut batch = Vec::new();
         for i in 0..N {
             let v = i.to_string();
-            batch.extend(encode(&[
+            batch.extend(resp_command(&[
                 b"SET",
                 format!("key:{i}").as_bytes(),
                 v.as_bytes(),
             ]));
-            batch.extend(encode(&[b"GET", format!("key:{i}").as_bytes()]));
+            batch.extend(resp_command(&[b"GET", format!("key:{i}").as_bytes()]));
             batch.extend_from_slice(b"INCR counter\r\nPING\r\n"); // inline
         }
         writer.write_all(&batch).unwrap();

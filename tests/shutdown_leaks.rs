@@ -9,15 +9,15 @@
 //! only the runtime and its shutdown (not libtest's threads), and so that the
 //! descriptor count is not disturbed by other tests running in the same process.
 
-use std::io::Read;
-use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::OnceLock;
-use std::thread;
-use std::time::{Duration, Instant};
+#[path = "support/examples.rs"]
+mod examples;
 
-/// Bound on the example's build (the crate may need a cold build).
-const BUILD_LIMIT: Duration = Duration::from_secs(900);
+use std::process::{Command, ExitStatus, Stdio};
+use std::time::Duration;
+
+/// The one example this test runs, built (once per test process) with the profile of
+/// this test binary, into the same target directory, so it is never a stale build.
+const EXAMPLES: &[&str] = &["shutdown_leaks"];
 /// Bound on one run of the example; under valgrind it takes a few seconds.
 const RUN_LIMIT: Duration = Duration::from_secs(120);
 /// The line the example prints when its own checks pass.
@@ -29,86 +29,23 @@ struct Run {
     stderr: String,
 }
 
-/// Runs `cmd` with its output captured, killing it if it outlives `limit`.
+/// Runs `cmd` with no input and its output captured, killing it if it outlives `limit`.
 fn run(cmd: &mut Command, limit: Duration) -> Run {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
-    let drain = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut s = String::new();
-            let _ = r.read_to_string(&mut s);
-            s
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("piped")));
-    let err = drain(Box::new(child.stderr.take().expect("piped")));
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for the child") {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        // Paces the poll of a child that std cannot wait for with a timeout.
-        thread::sleep(Duration::from_millis(20));
-    };
+    let out =
+        examples::run_bounded(cmd, b"", limit).unwrap_or_else(|e| panic!("starting {cmd:?}: {e}"));
     Run {
-        status,
-        stdout: out.join().expect("stdout reader"),
-        stderr: err.join().expect("stderr reader"),
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
     }
-}
-
-/// The example, built (once per test process) with the profile of this test binary,
-/// into the same target directory: a run of only this test never uses a stale build.
-fn example() -> &'static Path {
-    static BIN: OnceLock<PathBuf> = OnceLock::new();
-    BIN.get_or_init(|| {
-        let exe = std::env::current_exe().expect("current_exe");
-        // <target>/<profile>/deps/<this test>
-        let profile_dir = exe
-            .parent()
-            .and_then(Path::parent)
-            .expect("the test binary is in <target>/<profile>/deps");
-        let profile = profile_dir.file_name().and_then(|n| n.to_str());
-        let mut cargo = Command::new(env!("CARGO"));
-        cargo
-            .args(["build", "--example", "shutdown_leaks", "--manifest-path"])
-            .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
-            .arg("--target-dir")
-            .arg(profile_dir.parent().expect("<target>"));
-        match profile {
-            Some("debug") => {}
-            Some("release") => {
-                cargo.arg("--release");
-            }
-            Some(other) => {
-                cargo.args(["--profile", other]);
-            }
-            None => panic!("unexpected test binary location {}", exe.display()),
-        }
-        let built = run(&mut cargo, BUILD_LIMIT);
-        assert!(
-            built.status.success(),
-            "building examples/shutdown_leaks.rs failed:\n{}",
-            built.stderr
-        );
-        let bin = profile_dir.join("examples").join("shutdown_leaks");
-        assert!(bin.exists(), "{} was not built", bin.display());
-        bin
-    })
 }
 
 #[test]
 fn descriptors_and_threads_are_released_when_run_returns() {
-    let r = run(&mut Command::new(example()), RUN_LIMIT);
+    let r = run(
+        &mut Command::new(examples::example("shutdown_leaks")),
+        RUN_LIMIT,
+    );
     assert!(
         r.status.success() && r.stdout.contains(OK),
         "shutdown_leaks failed ({}):\n{}{}",
@@ -154,7 +91,7 @@ fn memcheck_finds_nothing_definitely_lost_after_shutdown() {
         // frame (whose "freed" part it would then report on every later access).
         "--max-stackframe=131072",
     ])
-    .arg(example())
+    .arg(examples::example("shutdown_leaks"))
     // valgrind faults on MADV_GUARD_INSTALL guard pages, which it does not know.
     .args(["--stack-policy", "mprotect"])
     // Under valgrind the main goroutine's checks are slow enough to be reported as a

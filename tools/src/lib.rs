@@ -11,6 +11,7 @@ pub mod chrome;
 pub mod counter;
 pub mod describe;
 pub mod idmap;
+pub mod lab;
 pub mod replay;
 pub mod topn;
 pub mod trace_json;

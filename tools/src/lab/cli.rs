@@ -1,0 +1,211 @@
+//! The command line of `gort-lab`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use super::configs::{self, LabConfig};
+use super::openloop::Service;
+use super::workloads::{self, Workload};
+
+/// Usage text, for `--help` and errors.
+pub const USAGE: &str = "\
+usage: gort-lab [--quick] --out DIR [--workloads a,b] [--configs x,y] [--procs 1,2]
+                [--runs N] [--slo-us N] [--service fixed|exp|bimodal] [--service-us N]
+                [--loads 0.2,0.5,0.9] [--level-ms N]
+
+Runs every workload under every configuration (named sets of runtime knobs, `go` =
+Go's defaults = the baseline) at every procs value, N runs each with the configs in
+a rotated order each run, a fresh runtime per run. Writes DIR/results.md (medians,
+spread, ratio to go, scheduler counters), DIR/results.csv (one row per run),
+DIR/summary.csv (one row per cell), DIR/<workload>.svg and DIR/latency_load.svg.
+Progress goes to stderr.
+
+  --quick        small workloads, procs 2, 3 runs, short load levels (< 1 min)
+  --workloads    subset of the workloads (default: all)
+  --configs      subset of the configurations (default: all; go is always added)
+  --procs        Ps per runtime (default 1,2; --quick: 2)
+  --runs         runs per cell (default 5; --quick: 3)
+  --slo-us       p99 sojourn SLO for the server workload, µs (default 1000)
+  --service      server service-time distribution (default exp)
+  --service-us   mean service time, µs (default 50)
+  --loads        offered loads, fractions of procs / mean service (default
+                 0.2,0.4,0.6,0.7,0.8,0.9; --quick: 0.3,0.6,0.8,0.9)
+  --level-ms     arrival time per load level, ms (default 300; --quick: 120)";
+
+/// Parsed command line.
+#[derive(Clone, Debug)]
+pub struct Args {
+    /// `--quick`.
+    pub quick: bool,
+    /// Output folder.
+    pub out: PathBuf,
+    /// Workloads, in the order of [`workloads::ALL`].
+    pub workloads: Vec<&'static Workload>,
+    /// Configurations, baseline first.
+    pub configs: Vec<&'static LabConfig>,
+    /// Procs values.
+    pub procs: Vec<usize>,
+    /// Runs per cell.
+    pub runs: usize,
+    /// SLO on the server's p99 sojourn, µs.
+    pub slo_us: f64,
+    /// Server service-time distribution.
+    pub service: Service,
+    /// Server mean service time.
+    pub service_mean: Duration,
+    /// Server offered loads.
+    pub loads: Vec<f64>,
+    /// Arrival time per load level.
+    pub level: Duration,
+}
+
+fn list<T>(v: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec<T>, String> {
+    let items: Result<Vec<T>, String> = v
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| parse(s.trim()).ok_or_else(|| format!("bad {what} '{s}'")))
+        .collect();
+    match items {
+        Ok(v) if v.is_empty() => Err(format!("empty {what} list")),
+        r => r,
+    }
+}
+
+/// Parses the arguments (without the program name). `Err` carries the message to
+/// print; `Ok(None)` means `--help`.
+pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
+    let mut quick = false;
+    let mut out = None;
+    let mut opts: Vec<(String, String)> = Vec::new();
+    let mut it = argv.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "-h" | "--help" => return Ok(None),
+            "--quick" => quick = true,
+            "--out" | "--workloads" | "--configs" | "--procs" | "--runs" | "--slo-us"
+            | "--service" | "--service-us" | "--loads" | "--level-ms" => {
+                let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
+                if a == "--out" {
+                    out = Some(PathBuf::from(v));
+                } else {
+                    opts.push((a.clone(), v.clone()));
+                }
+            }
+            _ => return Err(format!("unknown argument '{a}'")),
+        }
+    }
+    let mut args = Args {
+        quick,
+        out: out.ok_or("--out DIR is required")?,
+        workloads: workloads::ALL.iter().collect(),
+        configs: configs::ALL.iter().collect(),
+        procs: if quick { vec![2] } else { vec![1, 2] },
+        runs: if quick { 3 } else { 5 },
+        slo_us: 1000.0,
+        service: Service::Exp,
+        service_mean: Duration::from_micros(50),
+        loads: if quick {
+            vec![0.3, 0.6, 0.8, 0.9]
+        } else {
+            vec![0.2, 0.4, 0.6, 0.7, 0.8, 0.9]
+        },
+        level: Duration::from_millis(if quick { 120 } else { 300 }),
+    };
+    for (k, v) in opts {
+        match k.as_str() {
+            "--workloads" => {
+                let ws = list(&v, "workload", workloads::by_name)
+                    .map_err(|e| format!("{e}: valid workloads are {}", workloads::names()))?;
+                // Keep the canonical order, drop duplicates.
+                args.workloads = workloads::ALL
+                    .iter()
+                    .filter(|w| ws.iter().any(|x| x.name == w.name))
+                    .collect();
+            }
+            "--configs" => {
+                let cs = list(&v, "config", configs::by_name)
+                    .map_err(|e| format!("{e}: valid configs are {}", configs::names()))?;
+                let mut chosen: Vec<&'static LabConfig> = vec![&configs::ALL[0]];
+                for c in cs {
+                    if !chosen.iter().any(|x| x.name == c.name) {
+                        chosen.push(c);
+                    }
+                }
+                args.configs = chosen;
+            }
+            "--procs" => {
+                args.procs = list(&v, "procs", |s| s.parse().ok().filter(|&p: &usize| p >= 1))?;
+            }
+            "--runs" => {
+                args.runs = v
+                    .parse()
+                    .ok()
+                    .filter(|&r: &usize| r >= 1)
+                    .ok_or(format!("bad --runs '{v}'"))?;
+            }
+            "--slo-us" => {
+                args.slo_us = v
+                    .parse()
+                    .ok()
+                    .filter(|&s: &f64| s > 0.0)
+                    .ok_or(format!("bad --slo-us '{v}'"))?;
+            }
+            "--service" => {
+                args.service = Service::parse(&v).ok_or(format!(
+                    "bad --service '{v}': valid are fixed, exp, bimodal"
+                ))?;
+            }
+            "--service-us" => {
+                let us: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|&u: &u64| u >= 1)
+                    .ok_or(format!("bad --service-us '{v}'"))?;
+                args.service_mean = Duration::from_micros(us);
+            }
+            "--loads" => {
+                let mut ls = list(&v, "load", |s| {
+                    s.parse().ok().filter(|&l: &f64| l > 0.0 && l < 2.0)
+                })?;
+                ls.sort_by(f64::total_cmp);
+                ls.dedup();
+                args.loads = ls;
+            }
+            "--level-ms" => {
+                let ms: u64 = v
+                    .parse()
+                    .ok()
+                    .filter(|&m: &u64| m >= 1)
+                    .ok_or(format!("bad --level-ms '{v}'"))?;
+                args.level = Duration::from_millis(ms);
+            }
+            _ => unreachable!("listed above"),
+        }
+    }
+    Ok(Some(args))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Result<Option<Args>, String> {
+        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn unknown_names_list_the_valid_ones() {
+        let e = p("--out x --workloads spawn,nope").unwrap_err();
+        assert!(e.contains("nope") && e.contains("skynet"), "{e}");
+        let e = p("--out x --configs zzz").unwrap_err();
+        assert!(e.contains("zzz") && e.contains("no-runnext"), "{e}");
+    }
+
+    #[test]
+    fn go_is_always_the_first_config() {
+        let a = p("--out x --configs no-steal,no-runnext").unwrap().unwrap();
+        let names: Vec<_> = a.configs.iter().map(|c| c.name).collect();
+        assert_eq!(names, ["go", "no-steal", "no-runnext"]);
+        assert!(p("--quick").is_err(), "--out is required");
+    }
+}

@@ -1,0 +1,256 @@
+//! `results.md`, `results.csv` (a row per run) and `summary.csv` (a row per cell).
+
+use std::fmt::Write;
+
+use super::cli::Args;
+use super::configs;
+use super::openloop::slo_crossing;
+use super::record::{Counters, RunRecord};
+use super::stats::{counter, Summary};
+use super::workloads;
+
+/// A number with about three significant digits.
+pub fn num(v: f64) -> String {
+    if !v.is_finite() {
+        "–".into()
+    } else if v.abs() >= 100.0 {
+        format!("{v:.0}")
+    } else if v.abs() >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
+    v.map(f).unwrap_or_default()
+}
+
+/// One row per run, every counter; ratio to the baseline's median of the same cell.
+pub fn runs_csv(records: &[RunRecord], summary: &[Summary]) -> String {
+    let mut s = String::from(
+        "workload,config,procs,run,load,wall_ms,value,ratio_to_go_median,requests,\
+         achieved_rps,sojourn_p50_us,sojourn_p99_us,sojourn_p999_us,dispatch_lag_p99_us",
+    );
+    for n in Counters::NAMES {
+        write!(s, ",{n}").unwrap();
+    }
+    s.push('\n');
+    for r in records {
+        let base = summary.iter().find(|b| {
+            b.config == configs::BASELINE
+                && b.workload == r.workload
+                && b.procs == r.procs
+                && b.load.map(f64::to_bits) == r.load().map(f64::to_bits)
+        });
+        let so = r.sojourn.as_ref();
+        write!(
+            s,
+            "{},{},{},{},{},{:.3},{:.3},{},{},{},{},{},{},{}",
+            r.workload,
+            r.config,
+            r.procs,
+            r.run,
+            opt(r.load(), |l| format!("{l}")),
+            r.wall.as_secs_f64() * 1e3,
+            r.value(),
+            opt(base.map(|b| r.value() / b.median), |x| format!("{x:.4}")),
+            opt(so.map(|s| s.requests as f64), |x| format!("{x}")),
+            opt(so.map(|s| s.achieved_rps), |x| format!("{x:.0}")),
+            opt(so.map(|s| s.p50_us), |x| format!("{x:.2}")),
+            opt(so.map(|s| s.p99_us), |x| format!("{x:.2}")),
+            opt(so.map(|s| s.p999_us), |x| format!("{x:.2}")),
+            opt(so.map(|s| s.dispatch_lag_p99_us), |x| format!("{x:.2}")),
+        )
+        .unwrap();
+        for v in r.counters.values() {
+            write!(s, ",{}", trim(v)).unwrap();
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn trim(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// One row per cell: median, spread, ratio and median counters.
+pub fn summary_csv(summary: &[Summary]) -> String {
+    let mut s = String::from(
+        "workload,config,procs,load,runs,median,min,max,q1,q3,ratio_to_go,\
+         sojourn_p50_us,sojourn_p99_us,sojourn_p999_us,achieved_rps",
+    );
+    for n in Counters::NAMES {
+        write!(s, ",{n}").unwrap();
+    }
+    s.push('\n');
+    for c in summary {
+        write!(
+            s,
+            "{},{},{},{},{},{:.3},{:.3},{:.3},{:.3},{:.3},{}",
+            c.workload,
+            c.config,
+            c.procs,
+            opt(c.load, |l| format!("{l}")),
+            c.runs,
+            c.median,
+            c.min,
+            c.max,
+            c.q1,
+            c.q3,
+            opt(c.ratio, |r| format!("{r:.2}")),
+        )
+        .unwrap();
+        for i in 0..4 {
+            write!(
+                s,
+                ",{}",
+                opt(c.sojourn.map(|x| x[i]), |x| format!("{x:.2}"))
+            )
+            .unwrap();
+        }
+        for v in c.counters {
+            write!(s, ",{}", trim(v)).unwrap();
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn closed_table(s: &mut String, cells: &[&Summary]) {
+    s.push_str(
+        "| config | procs | median ms | spread (min–max) | IQR | ratio to go | switches | steals | stolen | spins | global pulls | runnext runs | sched lat p99 µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in cells {
+        writeln!(
+            s,
+            "| {} | {} | {} | {}–{} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            c.config,
+            c.procs,
+            num(c.median),
+            num(c.min),
+            num(c.max),
+            num(c.q3 - c.q1),
+            opt(c.ratio, |r| format!("{r:.2}")),
+            counter(c, "switches"),
+            counter(c, "steals"),
+            counter(c, "stolen"),
+            counter(c, "spins"),
+            counter(c, "global_pulls"),
+            counter(c, "runnext_runs"),
+            num(counter(c, "sched_p99_us")),
+        )
+        .unwrap();
+    }
+}
+
+fn server_table(s: &mut String, cells: &[&Summary]) {
+    s.push_str(
+        "| config | procs | load | p50 µs | p99 µs (min–max) | p99.9 µs | p99 ratio to go | req/s | steals | spins | global pulls | sched lat p99 µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in cells {
+        let so = c.sojourn.unwrap_or([f64::NAN; 4]);
+        writeln!(
+            s,
+            "| {} | {} | {:.2} | {} | {} ({}–{}) | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            c.config,
+            c.procs,
+            c.load.unwrap_or(f64::NAN),
+            num(so[0]),
+            num(c.median),
+            num(c.min),
+            num(c.max),
+            num(so[2]),
+            opt(c.ratio, |r| format!("{r:.2}")),
+            so[3],
+            counter(c, "steals"),
+            counter(c, "spins"),
+            counter(c, "global_pulls"),
+            num(counter(c, "sched_p99_us")),
+        )
+        .unwrap();
+    }
+}
+
+/// `(config, procs, crossing load)` for every server config × procs, in table order.
+pub fn slo_crossings(args: &Args, summary: &[Summary]) -> Vec<(&'static str, usize, Option<f64>)> {
+    let mut out = Vec::new();
+    for &procs in &args.procs {
+        for c in &args.configs {
+            let pts: Vec<(f64, f64)> = summary
+                .iter()
+                .filter(|s| s.workload == "server" && s.config == c.name && s.procs == procs)
+                .map(|s| (s.load.unwrap_or(0.0), s.median))
+                .collect();
+            if !pts.is_empty() {
+                out.push((c.name, procs, slo_crossing(&pts, args.slo_us)));
+            }
+        }
+    }
+    out
+}
+
+/// The Markdown report.
+pub fn markdown(args: &Args, summary: &[Summary]) -> String {
+    let mut s = String::from("# gort-lab results\n\n");
+    writeln!(
+        s,
+        "{} runs per cell{}, procs {:?}, configs in a rotated order each run, a fresh runtime per run. \
+         Median of the runs; spread = min–max and interquartile range; ratio = median / `go`'s median \
+         (lower is better). Counters are per-run medians (totals over all Ps); sched lat = \
+         runnable → running, sampled 1 in 8.\n",
+        args.runs,
+        if args.quick { " (--quick: small workloads)" } else { "" },
+        args.procs,
+    )
+    .unwrap();
+    s.push_str("Configurations:\n\n");
+    for c in &args.configs {
+        writeln!(s, "- `{}`: {}", c.name, c.about).unwrap();
+    }
+    for w in &args.workloads {
+        let cells: Vec<&Summary> = summary.iter().filter(|c| c.workload == w.name).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        writeln!(s, "\n## {}\n\n{}.\n", w.name, w.about).unwrap();
+        match w.kind {
+            workloads::Kind::Closed { .. } => {
+                writeln!(s, "Wall time. Plot: [{0}.svg]({0}.svg).\n", w.name).unwrap();
+                closed_table(&mut s, &cells);
+            }
+            workloads::Kind::OpenLoop => {
+                writeln!(
+                    s,
+                    "Service time {} with mean {} µs; offered load = arrival rate × mean / procs; \
+                     sojourn = completion − scheduled arrival. Plot: [latency_load.svg](latency_load.svg).\n",
+                    args.service.name(),
+                    args.service_mean.as_micros()
+                )
+                .unwrap();
+                server_table(&mut s, &cells);
+                writeln!(
+                    s,
+                    "\n### Load at which p99 crosses the SLO ({} µs)\n\n\
+                     Linear interpolation between the measured loads of the median p99.\n\n\
+                     | config | procs | load at SLO |\n|---|---:|---:|",
+                    args.slo_us
+                )
+                .unwrap();
+                let top = args.loads.last().copied().unwrap_or(f64::NAN);
+                for (cfg, procs, x) in slo_crossings(args, summary) {
+                    let v = x.map_or(format!("> {top:.2}"), |l| format!("{l:.2}"));
+                    writeln!(s, "| {cfg} | {procs} | {v} |").unwrap();
+                }
+            }
+        }
+    }
+    s
+}
