@@ -46,8 +46,10 @@ impl Poller {
         let ev = cvt(unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) })?;
         // SAFETY: `ev` is a fresh fd that nothing else owns.
         let wakefd = unsafe { OwnedFd::from_raw_fd(ev) };
+        // Level-triggered: a wake stays visible until a blocking poll drains it, so a
+        // non-blocking poll that sees it first cannot take it away (see `poll`).
         let mut event = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            events: libc::EPOLLIN as u32,
             u64: WAKE_KEY,
         };
         // SAFETY: both fds are open; `event` outlives the call.
@@ -170,7 +172,12 @@ impl Poller {
         for ev in &events[..n] {
             let (bits, key) = (ev.events, ev.u64);
             if key == WAKE_KEY {
-                self.drain_wakefd();
+                // Only a blocking poll consumes a wake (as Go's netpoll does): it is meant
+                // for the M sleeping in the poller, which a look-only poll on another M
+                // must not leave asleep (shutdown would wait for it forever).
+                if timeout != Some(Duration::ZERO) {
+                    self.drain_wakefd();
+                }
                 continue;
             }
             let (idx, seq) = (key as u32, (key >> 32) as u32);
@@ -420,6 +427,25 @@ mod tests {
         p.wake(); // coalesced
         let mut out = Vec::new();
         p.poll(Some(Duration::from_secs(5)), &mut out).unwrap();
+        assert!(!p.wake_pending.load(SeqCst));
+    }
+
+    #[test]
+    fn a_look_only_poll_leaves_the_wake_for_the_blocking_one() {
+        let p = Poller::new().unwrap();
+        p.wake();
+        let mut out = Vec::new();
+        p.poll(Some(Duration::ZERO), &mut out).unwrap();
+        assert!(
+            p.wake_pending.load(SeqCst),
+            "still pending after a zero-timeout poll"
+        );
+        let t = std::time::Instant::now();
+        p.poll(Some(Duration::from_secs(10)), &mut out).unwrap();
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the wake broke the blocking poll"
+        );
         assert!(!p.wake_pending.load(SeqCst));
     }
 }
