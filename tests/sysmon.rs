@@ -359,10 +359,19 @@ fn channel_and_mutex_calls_are_scheduling_points_for_preemption() {
 
 #[test]
 fn a_loop_of_short_blocking_calls_is_still_preempted() {
-    let (seen, requests) = other_runs_during(|| {
+    let handoffs = Arc::new(AtomicUsize::new(0));
+    let h = handoffs.clone();
+    let (seen, requests) = other_runs_during(move || {
         gort::blocking(|| std::hint::black_box(0));
         gort::checkpoint();
+        h.store(gort::metrics().syscall_handoffs as usize, SeqCst);
     });
     assert!(seen, "short blocking calls hid a long run from sysmon");
-    assert!(requests >= 1);
+    // Sysmon acted: a preempt request, or (when a call outlived its tick on a loaded
+    // machine) a handoff of the P, which also lets the other goroutine run.
+    let handoffs = handoffs.load(SeqCst);
+    assert!(
+        requests >= 1 || handoffs >= 1,
+        "{requests} requests, {handoffs} handoffs"
+    );
 }
