@@ -132,6 +132,10 @@ pub struct Config {
     /// Chaos scheduling with this seed (`GORT_CHAOS=<seed>`): random yields, delayed and
     /// moved wakeups, single-goroutine steals, to shake out ordering assumptions in tests.
     pub chaos: Option<u64>,
+    /// A run longer than this yields at its next `checkpoint`, measured with the cycle
+    /// counter (microsecond quanta without sysmon); `None`: only sysmon's request at
+    /// `hog_threshold`.
+    pub quantum: Option<Duration>,
 }
 
 /// Builds a [`Runtime`]. Every knob defaults to Go's behaviour.
@@ -165,6 +169,7 @@ pub struct Builder {
     trace: Option<std::path::PathBuf>,
     max_goroutines: Option<usize>,
     chaos: Option<Option<u64>>,
+    quantum: Option<Duration>,
 }
 
 impl Builder {
@@ -319,6 +324,17 @@ impl Builder {
     /// and `spawn` panics saying so. Default: no cap (`GORT_MAX_GOROUTINES`).
     pub fn max_goroutines(mut self, n: usize) -> Self {
         self.max_goroutines = Some(n);
+        self
+    }
+
+    /// Short time slices enforced at scheduling points: a goroutine that has run for
+    /// `quantum` yields at its next [`checkpoint`](crate::checkpoint) (which every
+    /// channel, lock, sleep and socket call passes), checked against the cycle counter
+    /// as Concord does, so 5–50 µs quanta work without sysmon. Default off: sysmon asks
+    /// a goroutine to yield after `hog_threshold` (10 ms), as Go does. Each run then reads
+    /// the cycle counter once more (~25 ns in a VM).
+    pub fn quantum(mut self, quantum: Duration) -> Self {
+        self.quantum = Some(quantum);
         self
     }
 
@@ -544,6 +560,9 @@ impl Builder {
                 }
             },
         };
+        if self.quantum.is_some_and(|q| q.is_zero()) {
+            return Err(invalid("quantum", "must be longer than zero".into()));
+        }
         Ok(Config {
             procs,
             stack_size,
@@ -568,6 +587,7 @@ impl Builder {
             trace,
             max_goroutines,
             chaos,
+            quantum: self.quantum,
         })
     }
 }

@@ -27,6 +27,10 @@ pub(crate) struct MContext {
     /// This thread's CPU-time clock, so sysmon can tell a goroutine that burns CPU from
     /// one whose thread the OS has descheduled.
     pub(crate) cpu_clock: libc::clockid_t,
+    /// The quantum in cycle-counter ticks (0: off) and when the current run's ends
+    /// (`preempt.rs`).
+    pub(crate) quantum_ticks: u64,
+    pub(crate) slice_end: Cell<u64>,
     /// Chaos generator state; 0 when chaos is off (`chaos.rs`).
     pub(crate) chaos: Cell<u64>,
     /// This M's trace buffer (`trace/recorder.rs`).
@@ -38,7 +42,10 @@ impl MContext {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ gort_asm::ticks();
         let trace = crate::trace::recorder::MTrace::register(&sched, m.id);
         let chaos = crate::chaos::seed_for_m(sched.config.chaos, m.id);
+        let quantum_ticks = sched.config.quantum.map_or(0, gort_asm::duration_to_ticks);
         MContext {
+            quantum_ticks,
+            slice_end: Cell::new(u64::MAX),
             chaos: Cell::new(chaos),
             sched,
             m,

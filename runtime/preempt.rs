@@ -8,13 +8,18 @@
 //! only where it calls into gort: [`yield_now`](crate::yield_now), any channel, sync,
 //! net or time call, and [`checkpoint`]. A loop that calls none of these keeps its P;
 //! sysmon reports it as a hog (see [`Builder::hog_threshold`](crate::Builder::hog_threshold)).
+//!
+//! With [`Builder::quantum`](crate::Builder::quantum), a scheduling point also compares
+//! the cycle counter with the end of the current run's slice (Concord's approach): quanta
+//! of microseconds, with no thread having to notice and no flag to set.
 
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::context;
 
 /// A scheduling point for long computations: yields if sysmon has asked the current
-/// goroutine to (it ran past the hog threshold, 10 ms by default), else returns at once
+/// goroutine to (it ran past the hog threshold, 10 ms by default) or its quantum is over
+/// ([`Builder::quantum`](crate::Builder::quantum)), else returns at once
 /// (a few nanoseconds). Call it every so often in CPU-bound loops so other goroutines on
 /// the same P get to run. Outside a goroutine it does nothing.
 ///
@@ -49,6 +54,7 @@ fn requested() -> bool {
     match ctx.p.get() {
         Some(pid) => {
             ctx.sched.ps[pid].status.preempt.load(Relaxed)
+                || (ctx.quantum_ticks != 0 && gort_asm::ticks() >= ctx.slice_end.get())
                 || (ctx.chaos_on() && ctx.chaos_roll(crate::chaos::YIELD_ODDS))
         }
         None => false,

@@ -179,6 +179,10 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     if trace::on(s) {
         points::go_start(ctx, &g, pid, inherit);
     }
+    if ctx.quantum_ticks != 0 {
+        ctx.slice_end
+            .set(gort_asm::ticks().saturating_add(ctx.quantum_ticks));
+    }
     if p.status.cpu_clock.load(Relaxed) != ctx.cpu_clock {
         p.status.cpu_clock.store(ctx.cpu_clock, Relaxed);
     }
