@@ -256,43 +256,54 @@ impl Write for &TcpStream {
     }
 }
 
-impl Read for TcpStream {
-    #[track_caller]
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        super::fd::read_exact(self, buf)
-    }
+/// `Read` and `Write` for a stream type through its `&T` impls (which do the work), with
+/// `read_exact`/`write_all` keeping the caller's line as the wait site.
+macro_rules! stream_by_ref {
+    ($t:ident) => {
+        impl std::io::Read for $t {
+            #[track_caller]
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                (&*self).read(buf)
+            }
 
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
+            #[track_caller]
+            fn read_vectored(
+                &mut self,
+                bufs: &mut [std::io::IoSliceMut<'_>],
+            ) -> std::io::Result<usize> {
+                (&*self).read_vectored(bufs)
+            }
 
-    #[track_caller]
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
+            #[track_caller]
+            fn read_exact(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+                super::fd::read_exact(self, buf)
+            }
+        }
+
+        impl std::io::Write for $t {
+            #[track_caller]
+            fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+                (&*self).write(buf)
+            }
+
+            #[track_caller]
+            fn write_vectored(&mut self, bufs: &[std::io::IoSlice<'_>]) -> std::io::Result<usize> {
+                (&*self).write_vectored(bufs)
+            }
+
+            #[track_caller]
+            fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+                super::fd::write_all(self, buf)
+            }
+
+            fn flush(&mut self) -> std::io::Result<()> {
+                Ok(())
+            }
+        }
+    };
 }
 
-impl Write for TcpStream {
-    #[track_caller]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        super::fd::write_all(self, buf)
-    }
-
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    #[track_caller]
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+pub(crate) use stream_by_ref;
 
 /// What every socket type has around its std twin `$std` (fields `fd: PollFd`, `inner`):
 /// the conversions to and from std, fd access, and `Debug`.
@@ -340,4 +351,5 @@ macro_rules! fd_traits {
 pub(crate) use fd_traits;
 
 fd_traits!(TcpListener, std::net::TcpListener);
+stream_by_ref!(TcpStream);
 fd_traits!(TcpStream, std::net::TcpStream);

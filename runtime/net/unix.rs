@@ -9,7 +9,7 @@ use std::path::Path;
 use gort_netpoll::Mode;
 
 use super::fd::{socket_options, PollFd};
-use super::tcp::fd_traits;
+use super::tcp::{fd_traits, stream_by_ref};
 
 /// A Unix-domain stream listener.
 pub struct UnixListener {
@@ -157,38 +157,6 @@ impl Write for &UnixStream {
     }
 }
 
-impl Read for UnixStream {
-    #[track_caller]
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        super::fd::read_exact(self, buf)
-    }
-
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    #[track_caller]
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        (&*self).read_vectored(bufs)
-    }
-}
-
-impl Write for UnixStream {
-    #[track_caller]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        super::fd::write_all(self, buf)
-    }
-
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
 fd_traits!(UnixListener, std::os::unix::net::UnixListener);
+stream_by_ref!(UnixStream);
 fd_traits!(UnixStream, std::os::unix::net::UnixStream);
