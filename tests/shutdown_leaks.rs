@@ -90,6 +90,10 @@ fn memcheck_finds_nothing_definitely_lost_after_shutdown() {
         // memcheck take a switch between them for a stack switch, not for a huge
         // frame (whose "freed" part it would then report on every later access).
         "--max-stackframe=131072",
+        // valgrind runs one thread at a time under a lock that is not fair by default:
+        // the main goroutine's busy wait for the others to block could keep the M that
+        // must run them off the CPU for a minute (seen under chaos on a loaded machine).
+        "--fair-sched=yes",
     ])
     .arg(examples::example("shutdown_leaks"))
     // valgrind faults on MADV_GUARD_INSTALL guard pages, which it does not know.
