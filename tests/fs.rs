@@ -5,7 +5,7 @@
 
 use std::any::Any;
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::catch_unwind;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
@@ -15,18 +15,9 @@ use std::time::Duration;
 use gort::fs::{File, OpenOptions};
 use gort::Runtime;
 
-/// Runs `f` on its own thread; fails the test if it takes longer than `secs`.
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => resume_unwind(p),
-        Err(_) => panic!("test did not finish within {secs} s"),
-    }
-}
+#[path = "support/bounded.rs"]
+mod bounded;
+use bounded::within;
 
 fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
@@ -87,7 +78,7 @@ fn wrapped_types_can_move_between_goroutines() {
 fn file_round_trips_on_a_goroutine() {
     let dir = TempDir::new("file");
     let d = dir.path().to_owned();
-    bounded(30, move || {
+    within(Duration::from_secs(30), move || {
         let rt = rt(2);
         rt.block_on(move || {
             let a = d.join("a.txt");
@@ -208,7 +199,7 @@ fn directory_round_trips_on_a_goroutine() {
 
     let dir = TempDir::new("dir");
     let d = dir.path().to_owned();
-    bounded(30, move || {
+    within(Duration::from_secs(30), move || {
         rt(2).block_on(move || {
             let deep = d.join("x").join("y").join("z");
             gort::fs::create_dir_all(&deep).unwrap();
@@ -317,7 +308,7 @@ fn two_hundred_goroutines_do_file_io_at_once() {
         let d = dir.path().to_owned();
         let shared: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::write(d.join("shared"), &shared).unwrap();
-        let total = bounded(60, move || {
+        let total = within(Duration::from_secs(60), move || {
             let rt = rt(procs);
             let total = rt.block_on(move || {
                 let shared = Arc::new(shared);
@@ -399,7 +390,7 @@ fn a_call_blocked_in_the_kernel_lets_another_goroutine_on_the_only_p_run() {
     let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).unwrap();
     // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
-    let (got, handoffs) = bounded(30, move || {
+    let (got, handoffs) = within(Duration::from_secs(30), move || {
         let rt = rt(1);
         let got = rt.block_on(move || {
             let f2 = fifo.clone();
@@ -566,7 +557,7 @@ fn a_panic_inside_blocking_reaches_join_and_the_runtime_keeps_working() {
     let dir = TempDir::new("panic");
     let file = dir.path().join("f");
     std::fs::write(&file, b"data").unwrap();
-    bounded(60, move || {
+    within(Duration::from_secs(60), move || {
         for procs in [1, 2] {
             let rt = rt(procs);
             let file = file.clone();
@@ -633,7 +624,7 @@ fn a_panic_inside_blocking_reaches_join_and_the_runtime_keeps_working() {
 fn blocking_and_fs_outside_a_runtime_and_on_plain_threads_are_plain_calls() {
     let dir = TempDir::new("plain");
     let d = dir.path().to_owned();
-    bounded(30, move || {
+    within(Duration::from_secs(30), move || {
         assert_eq!(gort::blocking(|| 6 * 7), 42);
         let p = catch_unwind(|| gort::blocking(|| -> () { panic!("outside") })).unwrap_err();
         assert_eq!(panic_text(&*p), "outside");

@@ -5,21 +5,14 @@
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use gort::Runtime;
 
-/// Runs `f` on another thread and fails the test if it takes longer than `limit`: a lost
-/// wakeup shows up as a hang, and a hang should fail, not stall CI.
-fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(f());
-    });
-    rx.recv_timeout(limit)
-        .unwrap_or_else(|_| panic!("did not finish within {limit:?}: a lost wakeup?"))
-}
+#[path = "support/bounded.rs"]
+mod bounded;
+use bounded::within;
 
 fn busy(iters: u64) -> u64 {
     let mut x = 0u64;

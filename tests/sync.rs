@@ -5,7 +5,7 @@
 //! Every test body runs under `bounded`, which fails the test instead of hanging.
 
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
@@ -13,18 +13,9 @@ use std::time::{Duration, Instant};
 use gort::sync::{Barrier, Condvar, Mutex, Once, OnceLock, RwLock, Semaphore, WaitGroup};
 use gort::Runtime;
 
-/// Runs `f` on its own thread and fails if it takes longer than `secs`.
-fn bounded<T: Send + 'static>(secs: u64, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(Duration::from_secs(secs)) {
-        Ok(Ok(v)) => v,
-        Ok(Err(p)) => resume_unwind(p),
-        Err(_) => panic!("test did not finish within {secs} s"),
-    }
-}
+#[path = "support/bounded.rs"]
+mod bounded;
+use bounded::within;
 
 fn rt(procs: usize) -> Runtime {
     Runtime::builder().procs(procs).build().unwrap()
@@ -62,7 +53,7 @@ fn assert_waited(start: Instant, d: Duration) {
 
 #[test]
 fn mutex_excludes_1000_contending_goroutines_on_2_procs() {
-    let total = bounded(60, || {
+    let total = within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             let m = Arc::new(Mutex::new(0u64));
             let hs: Vec<_> = (0..1000)
@@ -94,7 +85,7 @@ fn mutex_excludes_1000_contending_goroutines_on_2_procs() {
 
 #[test]
 fn mutex_is_shared_by_plain_threads_and_goroutines() {
-    let total = bounded(60, || {
+    let total = within(Duration::from_secs(60), || {
         let rt = rt_mixed(2);
         let m = Arc::new(Mutex::new(0u64));
         let threads: Vec<_> = (0..4)
@@ -142,7 +133,7 @@ fn mutex_is_shared_by_plain_threads_and_goroutines() {
 /// (a spinning goroutine holds the only P) until the barger has re-locked.
 #[test]
 fn mutex_starvation_mode_hands_the_lock_to_a_long_waiter() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         let rt = rt_mixed(1);
         let m = Arc::new(Mutex::new(()));
         let got = Arc::new(AtomicBool::new(false));
@@ -198,7 +189,7 @@ fn mutex_starvation_mode_hands_the_lock_to_a_long_waiter() {
 /// each of its lock calls waits: starvation mode bounds that wait.
 #[test]
 fn mutex_waits_stay_bounded_under_a_hammering() {
-    let worst = bounded(60, || {
+    let worst = within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             let m = Arc::new(Mutex::new(0u64));
             let stop = Arc::new(AtomicBool::new(false));
@@ -236,7 +227,7 @@ fn mutex_waits_stay_bounded_under_a_hammering() {
 
 #[test]
 fn mutex_timeouts_return_after_the_deadline_with_the_right_result() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let rt = rt_mixed(2);
         let m = Arc::new(Mutex::new(5));
         let g = m.lock();
@@ -287,7 +278,7 @@ fn mutex_timeouts_return_after_the_deadline_with_the_right_result() {
 
 #[test]
 fn a_panicking_goroutine_releases_the_mutex_it_held() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         rt(2).block_on(|| {
             let m = Arc::new(Mutex::new(vec![1]));
             let m2 = m.clone();
@@ -319,7 +310,7 @@ fn mutex_into_inner_get_mut_and_debug() {
 
 #[test]
 fn rwlock_readers_share_and_writers_exclude() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             let l = Arc::new(RwLock::new(0u64));
             // 8 readers hold the lock at the same time: each waits at a barrier for the
@@ -368,7 +359,7 @@ fn rwlock_readers_share_and_writers_exclude() {
 
 #[test]
 fn rwlock_writer_is_not_starved_by_a_stream_of_readers() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             let l = Arc::new(RwLock::new(()));
             let stop = Arc::new(AtomicBool::new(false));
@@ -403,7 +394,7 @@ fn rwlock_writer_is_not_starved_by_a_stream_of_readers() {
 
 #[test]
 fn rwlock_timeouts_return_after_the_deadline_with_the_right_result() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let rt = rt_mixed(2);
         let l = Arc::new(RwLock::new(1));
         let r = l.read();
@@ -450,7 +441,7 @@ type Queue = (Mutex<(VecDeque<u64>, usize)>, Condvar);
 
 #[test]
 fn condvar_producer_consumer_with_goroutines_and_a_thread() {
-    let sum = bounded(60, || {
+    let sum = within(Duration::from_secs(60), || {
         let rt = rt_mixed(2);
         let q = Arc::new((Mutex::new((VecDeque::new(), 0usize)), Condvar::new()));
         const PRODUCERS: u64 = 4;
@@ -507,7 +498,7 @@ fn condvar_producer_consumer_with_goroutines_and_a_thread() {
 
 #[test]
 fn condvar_notify_all_wakes_every_waiter() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         rt(2).block_on(|| {
             let s = Arc::new((Mutex::new((false, 0usize)), Condvar::new()));
             let hs: Vec<_> = (0..100)
@@ -532,7 +523,7 @@ fn condvar_notify_all_wakes_every_waiter() {
 
 #[test]
 fn condvar_timeouts_return_after_the_deadline_with_the_right_result() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let check = || {
             let m = Mutex::new(0);
             let cv = Condvar::new();
@@ -575,7 +566,7 @@ fn condvar_timeouts_return_after_the_deadline_with_the_right_result() {
 
 #[test]
 fn waitgroup_of_10000_goroutines_waited_on_by_a_plain_thread() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         let rt = rt_mixed(2);
         let wg = WaitGroup::new();
         let hits = Arc::new(AtomicUsize::new(0));
@@ -607,7 +598,7 @@ fn waitgroup_of_10000_goroutines_waited_on_by_a_plain_thread() {
 
 #[test]
 fn waitgroup_timeouts_and_reuse() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let rt = rt_mixed(2);
         let wg = WaitGroup::new();
         wg.add(1);
@@ -646,7 +637,7 @@ fn waitgroup_negative_counter_panics() {
 
 #[test]
 fn once_runs_exactly_once_under_1000_racing_goroutines() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             let once = Arc::new(Once::new());
             let runs = Arc::new(AtomicUsize::new(0));
@@ -676,7 +667,7 @@ fn once_runs_exactly_once_under_1000_racing_goroutines() {
 
 #[test]
 fn once_after_a_panicking_initialiser_runs_another() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         rt(2).block_on(|| {
             let once = Arc::new(Once::new());
             let o = once.clone();
@@ -692,7 +683,7 @@ fn once_after_a_panicking_initialiser_runs_another() {
 
 #[test]
 fn oncelock_initialises_once_and_others_wait() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         rt(2).block_on(|| {
             let cell = Arc::new(OnceLock::<String>::new());
             assert!(cell.get().is_none());
@@ -726,7 +717,7 @@ fn oncelock_initialises_once_and_others_wait() {
 
 #[test]
 fn semaphore_bounds_concurrency_to_its_permits() {
-    let max = bounded(60, || {
+    let max = within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             let s = Arc::new(Semaphore::new(3));
             let inflight = Arc::new(AtomicUsize::new(0));
@@ -756,7 +747,7 @@ fn semaphore_bounds_concurrency_to_its_permits() {
 
 #[test]
 fn semaphore_timeouts_return_after_the_deadline_with_the_right_result() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let rt = rt_mixed(2);
         let s = Arc::new(Semaphore::new(1));
         let p = s.acquire();
@@ -786,7 +777,7 @@ fn semaphore_timeouts_return_after_the_deadline_with_the_right_result() {
 
 #[test]
 fn barrier_releases_all_with_one_leader_per_generation_and_is_reusable() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         rt(2).block_on(|| {
             const N: usize = 10;
             const GENS: usize = 50;
@@ -817,7 +808,7 @@ fn barrier_releases_all_with_one_leader_per_generation_and_is_reusable() {
 
 #[test]
 fn barrier_wait_timeout_withdraws_the_arrival() {
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let b = Arc::new(Barrier::new(2));
         let t = Instant::now();
         assert!(b.wait_timeout(Duration::from_millis(20)).is_none());
@@ -838,7 +829,7 @@ fn barrier_wait_timeout_withdraws_the_arrival() {
 /// the primitives afterwards.
 #[test]
 fn goroutines_dropped_while_waiting_leave_the_primitives_usable() {
-    bounded(60, || {
+    within(Duration::from_secs(60), || {
         let m = Arc::new(Mutex::new(0));
         let l = Arc::new(RwLock::new(0));
         let cv = Arc::new((Mutex::new(false), Condvar::new()));
@@ -947,7 +938,7 @@ fn timed_locks_in_teardown_destructors_do_not_hang() {
             self.1.fetch_add(1, SeqCst);
         }
     }
-    bounded(30, || {
+    within(Duration::from_secs(30), || {
         let m = Arc::new(Mutex::new(0));
         let dropped = Arc::new(AtomicUsize::new(0));
         let rt = rt_mixed(1);
