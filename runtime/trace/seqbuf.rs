@@ -41,7 +41,10 @@ impl SeqBuf {
         self.seq.fetch_add(1, Relaxed);
         fence(SeqCst);
         if on.load(Relaxed) {
-            // SAFETY: we are the owner and `seq` is odd, so `take` waits for us.
+            // SAFETY: we are the only appender (the owner), and we saw `on` set after
+            // our fence, so by the fence order of the module doc a `take` either has
+            // not passed its fence yet or reads our odd `seq` and waits for the release
+            // below: nobody else touches the buffer until then.
             self.buf.with_mut(|b| f(unsafe { &mut *b }));
         }
         self.seq.fetch_add(1, Release);
@@ -54,7 +57,9 @@ impl SeqBuf {
         while self.seq.load(Acquire) & 1 == 1 {
             crate::loom::spin_hint();
         }
-        // SAFETY: the owner is outside `append`, and will not write while `on` is false.
+        // SAFETY: `seq` is even after our fence: the owner is outside `append`, and
+        // any append it starts later sees `on` false (the caller keeps it so) and
+        // writes nothing; the acquire load orders its earlier writes before this.
         self.buf.with_mut(|b| std::mem::take(unsafe { &mut *b }))
     }
 
