@@ -5,6 +5,7 @@
 use std::fmt;
 use std::time::Duration;
 
+use crate::policy::{Choice, Policy};
 use crate::runtime::Runtime;
 use crate::stack::StackPolicy;
 
@@ -129,6 +130,14 @@ pub struct Config {
     /// Upper bound on live goroutines (spawned, not finished); `try_spawn` fails beyond
     /// it (`GORT_MAX_GOROUTINES`). `usize::MAX`: no bound.
     pub max_goroutines: usize,
+    /// The scheduling policy (`GORT_POLICY=<name>`; see [`policy`](crate::policy)).
+    pub policy: Choice,
+    /// Most goroutines taken from the global queue at once (0: Go's rule), from the policy.
+    pub global_batch: usize,
+    /// Runs in a row from `runnext` (`u32::MAX`: no cap), from the policy.
+    pub runnext_limit: u32,
+    /// Deterministic simulation with this seed ([`Builder::simulate`]).
+    pub simulate: Option<u64>,
     /// Chaos scheduling with this seed (`GORT_CHAOS=<seed>`): random yields, delayed and
     /// moved wakeups, single-goroutine steals, to shake out ordering assumptions in tests.
     pub chaos: Option<u64>,
@@ -170,6 +179,8 @@ pub struct Builder {
     max_goroutines: Option<usize>,
     chaos: Option<Option<u64>>,
     quantum: Option<Duration>,
+    policy: Option<Choice>,
+    simulate: Option<u64>,
 }
 
 impl Builder {
@@ -348,6 +359,21 @@ impl Builder {
         self
     }
 
+    /// The scheduling policy (default [`BuiltIn::Go`](crate::policy::BuiltIn), or
+    /// `GORT_POLICY=<name>`): a built-in one or your own (see [`policy`](crate::policy)).
+    /// The knobs above, when set, override what the policy says.
+    pub fn policy<T: Policy>(mut self, policy: T) -> Self {
+        self.policy = Some(Choice::new(policy));
+        self
+    }
+
+    /// Runs the runtime in deterministic simulation with this seed: `block_on` drives
+    /// every P from the calling thread on virtual time (see [`sim`](crate::sim)).
+    pub fn simulate(mut self, seed: u64) -> Self {
+        self.simulate = Some(seed);
+        self
+    }
+
     /// Validates the settings and starts nothing yet: threads start on first use.
     pub fn build(self) -> Result<Runtime, ConfigError> {
         Runtime::from_config(self.config()?)
@@ -356,6 +382,34 @@ impl Builder {
     /// Validates the settings, applying environment overrides.
     pub fn config(&self) -> Result<Config, ConfigError> {
         let invalid = |setting, reason: String| ConfigError::Invalid { setting, reason };
+        let policy = match &self.policy {
+            Some(p) => p.clone(),
+            None => match std::env::var("GORT_POLICY") {
+                Ok(v) => match crate::policy::BuiltIn::by_name(&v) {
+                    Ok(b) => Choice::BuiltIn(b),
+                    Err(_) => {
+                        return Err(ConfigError::Env {
+                            var: "GORT_POLICY",
+                            value: v,
+                            reason: format!(
+                                "unknown policy; valid policies: {}",
+                                crate::policy::BuiltIn::NAMES.join(", ")
+                            ),
+                        })
+                    }
+                },
+                Err(std::env::VarError::NotPresent) => Choice::default(),
+                Err(std::env::VarError::NotUnicode(v)) => {
+                    return Err(ConfigError::Env {
+                        var: "GORT_POLICY",
+                        value: v.to_string_lossy().into_owned(),
+                        reason: "not valid UTF-8".into(),
+                    })
+                }
+            },
+        };
+        let pol = policy.policy();
+        let steal = pol.steal();
         let procs = match self.procs {
             Some(n) => n,
             None => match env_usize("GORT_PROCS")? {
@@ -409,14 +463,18 @@ impl Builder {
                 format!("{cap} exceeds 2^20"),
             ));
         }
-        let fraction = self.steal_fraction.unwrap_or(0.5);
+        let fraction = self
+            .steal_fraction
+            .unwrap_or(f64::from(steal.permille) / 1000.0);
         if !(fraction > 0.0 && fraction <= 1.0) {
             return Err(invalid(
                 "steal_fraction",
                 format!("{fraction} is not in (0, 1]"),
             ));
         }
-        let global_queue_interval = self.global_queue_interval.unwrap_or(61);
+        let global_queue_interval = self
+            .global_queue_interval
+            .unwrap_or_else(|| pol.global_queue_interval());
         if global_queue_interval == 0 {
             return Err(invalid(
                 "global_queue_interval",
@@ -560,8 +618,15 @@ impl Builder {
                 }
             },
         };
-        if self.quantum.is_some_and(|q| q.is_zero()) {
+        let quantum = self.quantum.or_else(|| pol.quantum());
+        if quantum.is_some_and(|q| q.is_zero()) {
             return Err(invalid("quantum", "must be longer than zero".into()));
+        }
+        if pol.runnext_limit() == Some(0) {
+            return Err(invalid(
+                "policy",
+                format!("{}: runnext_limit must be at least 1", pol.name()),
+            ));
         }
         Ok(Config {
             procs,
@@ -569,11 +634,13 @@ impl Builder {
             stack_policy,
             local_queue_capacity: cap,
             steal_permille: ((fraction * 1000.0).round() as u32).max(1),
-            steal_rounds: self.steal_rounds.unwrap_or(4),
-            victim_order: self.victim_order.unwrap_or(VictimOrder::RandomCoprime),
+            steal_rounds: self.steal_rounds.unwrap_or(steal.rounds),
+            victim_order: self.victim_order.unwrap_or(steal.order),
             runnext: self.runnext.unwrap_or(true),
             global_queue_interval,
-            spinning: self.spinning.unwrap_or(SpinningLimit::HalfBusy),
+            global_batch: pol.global_batch(),
+            runnext_limit: pol.runnext_limit().unwrap_or(u32::MAX),
+            spinning: self.spinning.unwrap_or_else(|| pol.spinning()),
             time_slice,
             deadlock_detection: self.deadlock_detection.unwrap_or(true),
             hog_threshold,
@@ -587,7 +654,9 @@ impl Builder {
             trace,
             max_goroutines,
             chaos,
-            quantum: self.quantum,
+            quantum,
+            simulate: self.simulate,
+            policy,
         })
     }
 }

@@ -42,7 +42,11 @@ impl MContext {
         let seed = (m.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ gort_asm::ticks();
         let trace = crate::trace::recorder::MTrace::register(&sched, m.id);
         let chaos = crate::chaos::seed_for_m(sched.config.chaos, m.id);
-        let quantum_ticks = sched.config.quantum.map_or(0, gort_asm::duration_to_ticks);
+        // The cycle counter would make a simulated schedule depend on the machine.
+        let quantum_ticks = match sched.config.simulate {
+            Some(_) => 0,
+            None => sched.config.quantum.map_or(0, gort_asm::duration_to_ticks),
+        };
         MContext {
             quantum_ticks,
             slice_end: Cell::new(u64::MAX),
@@ -56,6 +60,11 @@ impl MContext {
             rng: Cell::new(seed | 1),
             cpu_clock: thread_cpu_clock(),
         }
+    }
+
+    /// Seeds the victim-choice generator (simulation: one seed, one schedule).
+    pub(crate) fn reseed(&self, seed: u64) {
+        self.rng.set(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
     }
 
     /// A fast per-M random number (xorshift64*); for victim selection, not security.

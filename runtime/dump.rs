@@ -181,6 +181,7 @@ impl Sched {
             || self.injecting.load(SeqCst) != 0
             || self.nsyscall.load(SeqCst) != 0
             || self.ps.iter().any(|p| !p.runq.is_empty())
+            || l.inboxes.iter().any(|q| !q.is_empty())
             || self.live_goroutines() == 0
         {
             return;

@@ -48,6 +48,15 @@ impl Sched {
         if let Some(p) = self.netpoll.get() {
             return Ok(p);
         }
+        if let Some(seed) = self.config.simulate {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                format!(
+                    "gort: networking is not available in simulation (seed {seed}): \
+                     real sockets would make the schedule depend on the outside world"
+                ),
+            ));
+        }
         let _init = self.netpoll_init.lock();
         if let Some(p) = self.netpoll.get() {
             return Ok(p);

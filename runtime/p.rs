@@ -7,7 +7,7 @@
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize};
 
 use crossbeam_utils::CachePadded;
 
@@ -34,6 +34,9 @@ pub(crate) struct P {
     pub(crate) status: CachePadded<PStatus>,
     /// Scheduling latency, run length and park duration, written by the P's M.
     pub(crate) hist: Box<PHistograms>,
+    /// Goroutines a policy placed on this P from elsewhere (`Place::P`); the queue itself
+    /// is in `Sched::lock` (`Locked::inboxes`), this is its length for lock-free peeks.
+    pub(crate) inbox_len: AtomicUsize,
 }
 
 /// A P's state as seen from sysmon. Written by the owning M at each switch and around
@@ -112,6 +115,8 @@ pub(crate) struct PLocal {
     pub(crate) goid_end: u64,
     /// Counts runnable transitions made on this P; one in `latency_sampling` is timed.
     pub(crate) sample: u32,
+    /// Runs in a row taken from `runnext` (for the policy's `runnext_limit`).
+    pub(crate) runnext_streak: u32,
 }
 
 // SAFETY: `local` is accessed only by the M holding the P (see module doc); everything
@@ -119,6 +124,12 @@ pub(crate) struct PLocal {
 unsafe impl Sync for P {}
 
 impl P {
+    /// Goroutines waiting in this P's inbox (a moment stale).
+    #[inline]
+    pub(crate) fn inbox_len(&self) -> usize {
+        self.inbox_len.load(Relaxed)
+    }
+
     pub(crate) fn new(id: usize, queue_capacity: usize) -> P {
         P {
             id,
@@ -133,6 +144,7 @@ impl P {
                 goid_next: 0,
                 goid_end: 0,
                 sample: 0,
+                runnext_streak: 0,
             }),
             counters: CachePadded::new(PCounters::default()),
             status: CachePadded::new(PStatus {
@@ -142,6 +154,7 @@ impl P {
                 preempt: AtomicBool::new(false),
             }),
             hist: Box::new(PHistograms::new()),
+            inbox_len: AtomicUsize::new(0),
         }
     }
 

@@ -57,6 +57,10 @@ impl Runtime {
         Ok(Runtime { sched })
     }
 
+    pub(crate) fn sched(&self) -> &Arc<Sched> {
+        &self.sched
+    }
+
     /// The settings this runtime runs with.
     pub fn config(&self) -> &Config {
         &self.sched.config
@@ -96,6 +100,25 @@ impl Runtime {
         T: Send + 'static,
     {
         let on_thread = context::current().is_null();
+        if let Some(seed) = self.sched.config.simulate {
+            assert!(
+                on_thread,
+                "gort::sim: a simulated runtime is driven from a plain thread, not a goroutine"
+            );
+            let h = GoroutineBuilder::main()
+                .spawn_on(&self.sched, f)
+                .unwrap_or_else(|e| panic!("{e}"));
+            let out = crate::sim::drive(&self.sched, seed, || h.is_finished());
+            self.sched.sim_hash.store(out.hash, SeqCst);
+            self.sched.sim_steps.store(out.steps, SeqCst);
+            if let Some(report) = out.deadlock {
+                return Err(RunError::Deadlock(report));
+            }
+            return match h.join() {
+                Ok(v) => Ok(v),
+                Err(payload) => resume_unwind(payload),
+            };
+        }
         if on_thread {
             self.sched.blockers.lock().push(std::thread::current());
         }

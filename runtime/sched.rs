@@ -25,6 +25,7 @@ use crate::histogram::PHistograms;
 use crate::m::{self, M};
 use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
+use crate::policy::{Place, View};
 use crate::runq::Overflow;
 use crate::stack::StackPool;
 use crate::trace::{self, kind, points};
@@ -32,6 +33,8 @@ use crate::trace::{self, kind, points};
 /// State guarded by the scheduler lock.
 pub(crate) struct Locked {
     global: VecDeque<GRef>,
+    /// Per-P inboxes for `Place::P` (lengths mirrored in `P::inbox_len`).
+    pub(crate) inboxes: Vec<VecDeque<GRef>>,
     pub(crate) idle_ps: Vec<usize>,
     pub(crate) idle_ms: Vec<Arc<M>>,
     /// The idle M sleeping until the earliest timer, and that deadline.
@@ -49,6 +52,11 @@ pub(crate) struct Sched {
     /// Length of the global queue, readable without the lock.
     global_len: AtomicUsize,
     pub(crate) npidle: AtomicUsize,
+    /// A simulation's virtual time between `block_on` calls (ns; 0: not started).
+    pub(crate) sim_clock: AtomicU64,
+    /// The last simulated run's schedule hash and step count.
+    pub(crate) sim_hash: AtomicU64,
+    pub(crate) sim_steps: AtomicU64,
     pub(crate) nmspinning: AtomicUsize,
     pub(crate) shutdown: AtomicBool,
     threads: Mutex<Vec<std::thread::JoinHandle<()>>>,
@@ -118,8 +126,14 @@ impl Sched {
                 .collect(),
             lock: Mutex::new(Locked {
                 global: VecDeque::new(),
-                // Reversed so pidleget hands out P0 first.
-                idle_ps: (0..n).rev().collect(),
+                inboxes: (0..n).map(|_| VecDeque::new()).collect(),
+                // Reversed so pidleget hands out P0 first. A simulation's driver holds
+                // every P for good.
+                idle_ps: if config.simulate.is_some() {
+                    Vec::new()
+                } else {
+                    (0..n).rev().collect()
+                },
                 idle_ms: Vec::new(),
                 timer_m: None,
                 timer_deadline: u64::MAX,
@@ -127,7 +141,10 @@ impl Sched {
                 poll_deadline: u64::MAX,
             }),
             global_len: AtomicUsize::new(0),
-            npidle: AtomicUsize::new(n),
+            npidle: AtomicUsize::new(if config.simulate.is_some() { 0 } else { n }),
+            sim_clock: AtomicU64::new(0),
+            sim_hash: AtomicU64::new(0),
+            sim_steps: AtomicU64::new(0),
             nmspinning: AtomicUsize::new(0),
             shutdown: AtomicBool::new(false),
             threads: Mutex::new(Vec::new()),
@@ -199,6 +216,9 @@ impl Sched {
                 .min(self.config.local_queue_capacity / 2);
             if max > 0 {
                 n = n.min(max);
+            }
+            if self.config.global_batch > 0 {
+                n = n.min(self.config.global_batch);
             }
             let batch: Vec<GRef> = l.global.drain(..n).collect();
             self.global_len.store(l.global.len(), SeqCst);
@@ -292,9 +312,9 @@ impl Sched {
         }
     }
 
-    /// Puts an ACTIVE goroutine where it will run soon and wakes an M for it: the
-    /// current P's `runnext` when called from a goroutine of this runtime, else the
-    /// global queue.
+    /// Puts an ACTIVE goroutine where the policy's `woken` says (`next`: it may take
+    /// `runnext`; false for batches whose order must be kept) when called from a
+    /// goroutine of this runtime, else in the global queue; wakes an M for it.
     pub(crate) fn ready(self: &Arc<Self>, g: GRef, next: bool) {
         let ctx = context::current();
         if trace::on(self) {
@@ -304,20 +324,27 @@ impl Sched {
             // SAFETY: a non-null current() is this M's live context (see context.rs).
             let ctx = unsafe { &*ctx };
             if Arc::ptr_eq(&ctx.sched, self) {
-                let placement = if ctx.chaos_on() {
-                    crate::chaos::place_wakeup(ctx, next)
-                } else {
-                    Placement::Local(next)
-                };
-                match (ctx.p.get(), placement) {
+                let pid = ctx.p.get();
+                let mut place = self.config.policy.woken(&View::new(self, pid));
+                if !next && place == Place::Runnext {
+                    place = Place::LocalTail;
+                }
+                if ctx.chaos_on() {
+                    place = match crate::chaos::place_wakeup(ctx, true) {
+                        Placement::Global => Place::Global,
+                        Placement::Local(false) if place == Place::Runnext => Place::LocalTail,
+                        Placement::Local(_) => place,
+                    };
+                }
+                match pid {
                     // SAFETY: this M holds `pid`.
-                    (Some(pid), Placement::Local(next)) => unsafe {
-                        self.note_runnable(&g, Some(&self.ps[pid]), true);
-                        self.runqput(&self.ps[pid], g, next)
+                    Some(pid) => unsafe {
+                        let p = &self.ps[pid];
+                        self.note_runnable(&g, Some(p), true);
+                        self.place(Some(p), g, place)
                     },
-                    // Inside `blocking` (a goroutine of ours, counted by `nsyscall`), or
-                    // moved by chaos.
-                    _ => {
+                    // Inside `blocking` (a goroutine of ours, counted by `nsyscall`).
+                    None => {
                         // SAFETY: passing no P.
                         unsafe { self.note_runnable(&g, None, true) };
                         self.globrunqput_batch(std::iter::once(g))
@@ -332,6 +359,78 @@ impl Sched {
         unsafe { self.note_runnable(&g, None, true) };
         self.globrunqput_batch(std::iter::once(g));
         self.wakep();
+    }
+
+    /// Puts runnable `g` at `place` (from the policy). Does not wake an M, except the
+    /// one an idle P needs for its inbox.
+    ///
+    /// # Safety
+    /// The caller holds P `p` when it passes one.
+    #[inline(always)]
+    pub(crate) unsafe fn place(self: &Arc<Self>, p: Option<&P>, g: GRef, place: Place) {
+        match (place, p) {
+            // SAFETY: the caller holds `p`.
+            (Place::Runnext, Some(p)) => unsafe { self.runqput(p, g, true) },
+            // SAFETY: the caller holds `p`.
+            (Place::LocalTail, Some(p)) => unsafe { self.runqput(p, g, false) },
+            // SAFETY: forwarded from the caller.
+            _ => unsafe { self.place_elsewhere(p, g, place) },
+        }
+    }
+
+    /// The places off the fast path: the global queue, another P's inbox.
+    ///
+    /// # Safety
+    /// As for [`place`](Self::place).
+    #[cold]
+    unsafe fn place_elsewhere(self: &Arc<Self>, p: Option<&P>, g: GRef, place: Place) {
+        match (place, p) {
+            // SAFETY: the caller holds `p`.
+            (Place::P(i), Some(p)) if i == p.id => unsafe { self.runqput(p, g, false) },
+            (Place::P(i), _) if i < self.config.procs => self.inbox_put(i, g),
+            _ => self.globrunqput_batch(std::iter::once(g)),
+        }
+    }
+
+    /// Puts `g` in P `target`'s inbox; if that P is idle, starts an M on it. Under the
+    /// scheduler lock, as the releasing M's last look at its inbox is (`schedule.rs`),
+    /// so either that look sees `g` or this sees the P idle.
+    fn inbox_put(self: &Arc<Self>, target: usize, g: GRef) {
+        let mut l = self.lock.lock();
+        l.inboxes[target].push_back(g);
+        self.ps[target]
+            .inbox_len
+            .store(l.inboxes[target].len(), Relaxed);
+        let Some(at) = l.idle_ps.iter().position(|&p| p == target) else {
+            return;
+        };
+        l.idle_ps.remove(at);
+        self.npidle.fetch_sub(1, SeqCst);
+        if trace::on(self) {
+            points::event(self, kind::P_BUSY, 0, Some(target), 0);
+        }
+        drop(l);
+        self.startm(target, false);
+    }
+
+    /// Moves P `p`'s inbox into its ring and returns the first goroutine.
+    ///
+    /// # Safety
+    /// The caller holds P `p`.
+    #[cold]
+    pub(crate) unsafe fn inbox_take(&self, p: &P) -> Option<GRef> {
+        let batch: Vec<GRef> = {
+            let mut l = self.lock.lock();
+            p.inbox_len.store(0, Relaxed);
+            l.inboxes[p.id].drain(..).collect()
+        };
+        let mut batch = batch.into_iter();
+        let first = batch.next()?;
+        for g in batch {
+            // SAFETY: the caller holds `p`.
+            unsafe { self.runqput(p, g, false) };
+        }
+        Some(first)
     }
 
     /// Goroutines spawned and not finished.
@@ -379,6 +478,7 @@ impl Sched {
 
     /// Go's `startm`: runs P `pid` on an idle M, or a new one.
     pub(crate) fn startm(self: &Arc<Self>, pid: usize, spinning: bool) {
+        debug_assert!(self.config.simulate.is_none(), "no Ms start in simulation");
         let idle_m = self.lock.lock().idle_ms.pop();
         if let Some(m) = idle_m {
             m.wake(pid, spinning);
@@ -448,7 +548,11 @@ impl Sched {
     /// `blocking`, if there is work for it; else makes it idle.
     pub(crate) fn handoffp(self: &Arc<Self>, pid: usize) {
         let p = &self.ps[pid];
-        if !p.runq.is_empty() || self.global_len() > 0 || p.timers.next_when() != u64::MAX {
+        if !p.runq.is_empty()
+            || p.inbox_len() > 0
+            || self.global_len() > 0
+            || p.timers.next_when() != u64::MAX
+        {
             return self.startm(pid, false);
         }
         let spin = self.config.spinning != SpinningLimit::AtMost(0);
@@ -607,10 +711,11 @@ impl Sched {
             Some((_, pid)) => {
                 let p = &self.ps[pid];
                 bump(&p.counters.spawned);
+                let place = self.config.policy.spawned(&View::new(self, Some(pid)));
                 // SAFETY: the caller's M holds `pid`.
                 unsafe {
                     self.note_runnable(&g, Some(p), false);
-                    self.runqput(p, g, true)
+                    self.place(Some(p), g, place)
                 };
                 self.wakep();
             }
@@ -651,7 +756,13 @@ impl Sched {
 
     /// Empties the global queue and free lists (shutdown, after every M has exited).
     pub(crate) fn drain_queues(&self) -> Vec<GRef> {
-        let mut out: Vec<GRef> = self.lock.lock().global.drain(..).collect();
+        let mut l = self.lock.lock();
+        let mut out: Vec<GRef> = l.global.drain(..).collect();
+        for (inbox, p) in l.inboxes.iter_mut().zip(self.ps.iter()) {
+            out.extend(inbox.drain(..));
+            p.inbox_len.store(0, Relaxed);
+        }
+        drop(l);
         self.global_len.store(0, SeqCst);
         out.append(&mut self.gfree.lock());
         out

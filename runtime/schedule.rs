@@ -21,6 +21,7 @@ use crate::m;
 use crate::metrics::bump;
 use crate::overflow;
 use crate::p::P;
+use crate::policy::View;
 use crate::steal;
 use crate::timer;
 use crate::trace::{self, kind, points};
@@ -50,12 +51,21 @@ fn reset_spinning(ctx: &MContext) {
     ctx.sched.wakep();
 }
 
+/// What one look for work on a P found.
+pub(crate) enum Look {
+    /// A goroutine, and whether it inherits the time slice.
+    Found(GRef, bool),
+    /// Something changed (timers fired, a goroutine moved): look again.
+    Again,
+    /// Nothing to run.
+    Nothing,
+}
+
 /// Returns a goroutine to run and whether it inherits the current time slice, or `None`
 /// when the runtime is shutting down.
 #[inline(always)] // one caller: the loop, on every switch
 fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
     let s = &*ctx.sched;
-    let cfg = &s.config;
     loop {
         if s.shutdown.load(SeqCst) {
             return None;
@@ -67,64 +77,16 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
             }
             continue;
         };
-        let p = &s.ps[pid];
-        if p.timers.next_when() != u64::MAX {
-            let fired = p.timers.run_expired(timer::now_ns());
-            if fired > 0 && trace::on(s) {
-                points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
-            }
+        match look(ctx, pid) {
+            Look::Found(g, inherit) => return Some((g, inherit)),
+            Look::Again => continue,
+            Look::Nothing => {}
         }
-        // SAFETY: this M holds P `pid`.
-        let local = unsafe { p.local() };
-        if local.fair_countdown == 0 {
-            local.fair_countdown = cfg.global_queue_interval;
-            if s.global_len() > 0 {
-                // SAFETY: this M holds P `pid`.
-                if let Some(g) = unsafe { s.globrunqget(p, 1) } {
-                    return Some((g, false));
-                }
-            }
-        }
-        // SAFETY: this M holds P `pid`, so it owns its run queue.
-        if let Some(found) = unsafe { p.runq.pop(cfg.runnext) } {
-            return Some(found);
-        }
-        // SAFETY: this M holds P `pid`.
-        if let Some(g) = unsafe { s.globrunqget(p, 0) } {
-            return Some((g, false));
-        }
-        if s.io_waiters() {
-            let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
-            if let Some(g) = gs.pop() {
-                // SAFETY: this M holds P `pid`.
-                unsafe { ctx.sched.inject(gs, Some(p)) };
-                return Some((g, false));
-            }
-        }
-        // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
-        if s.earliest_timer() != u64::MAX {
-            let fired = s.run_all_timers(timer::now_ns());
-            if fired > 0 {
-                if trace::on(s) {
-                    points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
-                }
-                continue;
-            }
-        }
-        if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
-            if !ctx.spinning.get() {
-                become_spinning(ctx, p);
-            }
-            if let Some(g) = steal::steal_work(ctx, p) {
-                return Some((g, false));
-            }
-        }
-
         // Nothing to do: give the P back. The global queue is checked under the lock
         // that producers also take, so work pushed before this point is seen here.
         {
             let mut l = s.lock.lock();
-            if s.global_len() > 0 {
+            if s.global_len() > 0 || !l.inboxes[pid].is_empty() {
                 continue;
             }
             l.pidleput(s, pid);
@@ -150,9 +112,111 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
     }
 }
 
+/// Steps 1–5 of the search for work on P `pid`, held by `ctx`'s M (also the step of a
+/// simulated P, `sim/`).
+#[inline(always)]
+pub(crate) fn look(ctx: &MContext, pid: usize) -> Look {
+    let s = &*ctx.sched;
+    let cfg = &s.config;
+    let p = &s.ps[pid];
+    if p.timers.next_when() != u64::MAX {
+        let fired = p.timers.run_expired(timer::now_ns());
+        if fired > 0 && trace::on(s) {
+            points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
+        }
+    }
+    // SAFETY: this M holds P `pid`.
+    let local = unsafe { p.local() };
+    if local.fair_countdown == 0 {
+        local.fair_countdown = cfg.global_queue_interval;
+        if s.global_len() > 0 {
+            // SAFETY: this M holds P `pid`.
+            if let Some(g) = unsafe { s.globrunqget(p, 1) } {
+                return Look::Found(g, false);
+            }
+        }
+    }
+    // SAFETY: this M holds P `pid`, so it owns its run queue.
+    if let Some(found) = unsafe { p.runq.pop(cfg.runnext) } {
+        if cfg.runnext_limit == u32::MAX {
+            return Look::Found(found.0, found.1);
+        }
+        // SAFETY: this M holds P `pid`.
+        return match unsafe { limit_runnext(s, p, found) } {
+            Some((g, inherit)) => Look::Found(g, inherit),
+            None => Look::Again,
+        };
+    }
+    if p.inbox_len() > 0 {
+        // SAFETY: this M holds P `pid`.
+        if let Some(g) = unsafe { s.inbox_take(p) } {
+            return Look::Found(g, false);
+        }
+    }
+    // SAFETY: this M holds P `pid`.
+    if let Some(g) = unsafe { s.globrunqget(p, 0) } {
+        return Look::Found(g, false);
+    }
+    if s.io_waiters() {
+        let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
+        if let Some(g) = gs.pop() {
+            // SAFETY: this M holds P `pid`.
+            unsafe { ctx.sched.inject(gs, Some(p)) };
+            return Look::Found(g, false);
+        }
+    }
+    // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
+    if s.earliest_timer() != u64::MAX {
+        let fired = s.run_all_timers(timer::now_ns());
+        if fired > 0 {
+            if trace::on(s) {
+                points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
+            }
+            return Look::Again;
+        }
+    }
+    if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
+        if !ctx.spinning.get() {
+            become_spinning(ctx, p);
+        }
+        if let Some(g) = steal::steal_work(ctx, p) {
+            return Look::Found(g, false);
+        }
+    }
+    Look::Nothing
+}
+
+/// The policy's `runnext_limit` (tokio's LIFO cap): counts runs in a row from
+/// `runnext`; past the limit the goroutine goes to the ring's tail instead (`None`: look
+/// again).
+///
+/// # Safety
+/// The caller holds `p`.
+#[cold]
+unsafe fn limit_runnext(
+    s: &crate::sched::Sched,
+    p: &P,
+    (g, inherit): (GRef, bool),
+) -> Option<(GRef, bool)> {
+    // SAFETY: the caller holds `p`.
+    let local = unsafe { p.local() };
+    if !inherit {
+        local.runnext_streak = 0;
+        return Some((g, false));
+    }
+    if local.runnext_streak < s.config.runnext_limit {
+        local.runnext_streak += 1;
+        return Some((g, true));
+    }
+    local.runnext_streak = 0;
+    // SAFETY: the caller holds `p`.
+    unsafe { s.runqput(p, g, false) };
+    None
+}
+
 /// Runs `g` on this M until it yields, parks or returns.
-#[inline(always)] // one caller, on the switch path
-fn execute(ctx: &MContext, g: GRef, inherit: bool) {
+#[inline(always)] // on the switch path (the simulation driver is the other caller)
+pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
     let s = &ctx.sched;
     let pid = ctx.p.get().expect("an M in execute holds a P");
     let p = &s.ps[pid];
@@ -235,10 +299,11 @@ fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                     };
                     points::go_stop(ctx, &g, k);
                 }
+                let place = s.config.policy.yielded(&View::new(s, Some(p.id)));
                 // SAFETY: this M holds `p`.
                 unsafe {
                     s.note_runnable(&g, Some(p), false);
-                    s.runqput(p, g, false)
+                    s.place(Some(p), g, place)
                 };
                 return;
             }

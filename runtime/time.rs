@@ -14,6 +14,13 @@ use crate::chan::{self, Receiver, RecvError, RecvTimeoutError, Sender, TrySendEr
 use crate::g::{Wait, WaitReason};
 use crate::waiter;
 
+/// The current time on gort's timer clock: `Instant::now()`, except in a
+/// [simulation](crate::sim), where it is the virtual time that `sleep`, timeouts and
+/// timer channels use.
+pub fn now() -> Instant {
+    crate::timer::now()
+}
+
 /// Puts the calling goroutine to sleep for at least `d`.
 ///
 /// ```
@@ -26,13 +33,13 @@ use crate::waiter;
 #[track_caller]
 pub fn sleep(d: Duration) {
     crate::checkpoint();
-    sleep_until(Instant::now() + d);
+    sleep_until(crate::timer::now() + d);
 }
 
 /// Puts the calling goroutine to sleep until `deadline` (returns at once if it passed).
 #[track_caller]
 pub fn sleep_until(deadline: Instant) {
-    while Instant::now() < deadline {
+    while crate::timer::now() < deadline {
         if waiter::park_until(deadline, Wait::here(WaitReason::Sleep)) {
             break;
         }
@@ -50,17 +57,17 @@ pub fn sleep_until(deadline: Instant) {
 /// ```
 /// use std::time::{Duration, Instant};
 /// gort::run(|| {
-///     let t = Instant::now();
+///     let t = std::time::Instant::now();
 ///     let fired = gort::time::after(Duration::from_millis(5)).recv().unwrap();
 ///     assert!(fired >= t + Duration::from_millis(5));
 /// });
 /// ```
 pub fn after(d: Duration) -> Receiver<Instant> {
     let (tx, rx) = chan::bounded(1);
-    match Instant::now().checked_add(d) {
+    match crate::timer::now().checked_add(d) {
         Some(deadline) => helper("gort::time::after", move || {
             sleep_until(deadline);
-            let _ = tx.try_send(Instant::now());
+            let _ = tx.try_send(crate::timer::now());
         }),
         // Never fires (Go's `After` of an unrepresentable duration): keep the channel
         // connected without a helper.
@@ -78,7 +85,7 @@ pub fn after(d: Duration) -> Receiver<Instant> {
 pub fn tick(period: Duration) -> Receiver<Instant> {
     assert!(!period.is_zero(), "gort::time::tick: zero period");
     let (tx, rx) = chan::bounded(1);
-    let start = Instant::now();
+    let start = crate::timer::now();
     helper("gort::time::tick", move || {
         run_ticker(start, period, tx, None)
     });
@@ -117,7 +124,7 @@ impl Ticker {
         assert!(!period.is_zero(), "gort::time::Ticker: zero period");
         let (tx, rx) = chan::bounded(1);
         let (stop, stop_rx) = chan::bounded(0);
-        let start = Instant::now();
+        let start = crate::timer::now();
         helper("gort::time::Ticker", move || {
             run_ticker(start, period, tx, Some(stop_rx))
         });
@@ -188,7 +195,7 @@ fn run_ticker(start: Instant, period: Duration, tx: Sender<Instant>, stop: Optio
             },
             None => sleep_until(due),
         }
-        let now = Instant::now();
+        let now = crate::timer::now();
         if now < due {
             if crate::context::in_teardown() {
                 return; // waits return at once during teardown

@@ -27,9 +27,30 @@ const PENDING: u32 = 0;
 const FIRED: u32 = 1;
 const CANCELLED: u32 = 2;
 
-/// Nanoseconds since a process-wide epoch: the timers' clock.
+thread_local! {
+    /// The virtual clock of a simulation driven by this thread (`sim/`), 0 otherwise.
+    static VIRTUAL_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// Nanoseconds since a process-wide epoch: the timers' clock (virtual in simulation).
 pub(crate) fn now_ns() -> u64 {
-    instant_to_ns(Instant::now())
+    match VIRTUAL_NS.with(|c| c.get()) {
+        0 => instant_to_ns(Instant::now()),
+        v => v,
+    }
+}
+
+/// The timers' clock as an `Instant` (virtual in simulation).
+pub(crate) fn now() -> Instant {
+    match VIRTUAL_NS.with(|c| c.get()) {
+        0 => Instant::now(),
+        v => ns_to_instant(v),
+    }
+}
+
+/// Sets (non-zero) or clears (0) this thread's virtual clock.
+pub(crate) fn set_virtual_ns(ns: u64) {
+    VIRTUAL_NS.with(|c| c.set(ns));
 }
 
 fn epoch() -> Instant {

@@ -96,12 +96,12 @@ pub(crate) fn park_until(deadline: Instant, w: Wait) -> bool {
     let ctx = context::current();
     let g = context::current_g();
     if g.is_null() || ctx.is_null() {
-        let now = Instant::now();
+        let now = crate::timer::now();
         if now >= deadline {
             return true;
         }
         std::thread::park_timeout(deadline - now);
-        return Instant::now() >= deadline;
+        return crate::timer::now() >= deadline;
     }
     let when = timer::instant_to_ns(deadline);
     if when <= timer::now_ns() {

@@ -211,7 +211,7 @@ impl<T, B: Blocker> Chan<T, B> {
             Err(TrySendError::Disconnected(v)) => return Err(SendTimeoutError::Disconnected(v)),
             Err(TrySendError::Full(v)) => v,
         };
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| crate::timer::now() >= d) {
             return Err(SendTimeoutError::Timeout(v));
         }
         if B::in_teardown() {
@@ -258,7 +258,7 @@ impl<T, B: Blocker> Chan<T, B> {
             Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
             Err(TryRecvError::Empty) => {}
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if deadline.is_some_and(|d| crate::timer::now() >= d) {
             return Err(RecvTimeoutError::Timeout);
         }
         if B::in_teardown() {

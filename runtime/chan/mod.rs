@@ -94,7 +94,7 @@ fn pair<T>(c: Chan<T>) -> (Sender<T>, Receiver<T>) {
 
 fn deadline_after(d: Duration) -> Option<Instant> {
     // A timeout too large to represent waits forever.
-    Instant::now().checked_add(d)
+    crate::timer::now().checked_add(d)
 }
 
 /// The sending side of a channel. Clone it for more senders.

@@ -218,7 +218,7 @@ fn shuffle(order: &mut [usize]) {
 #[track_caller]
 pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Option<usize> {
     let deadline = match timeout {
-        Timeout::After(d) => Instant::now().checked_add(d),
+        Timeout::After(d) => crate::timer::now().checked_add(d),
         Timeout::At(t) => Some(t),
         Timeout::Never | Timeout::Now => None,
     };
@@ -243,7 +243,7 @@ pub(crate) fn select<B: Blocker>(arms: &[&dyn Arm<B>], timeout: Timeout) -> Opti
                 return Some(i);
             }
         }
-        if nonblocking || deadline.is_some_and(|d| Instant::now() >= d) {
+        if nonblocking || deadline.is_some_and(|d| crate::timer::now() >= d) {
             return None;
         }
         if B::in_teardown() {
@@ -308,7 +308,7 @@ fn select_nothing<B: Blocker>(
         }
         match deadline {
             Some(d) => {
-                if Instant::now() >= d || B::park_until(d, wait) {
+                if crate::timer::now() >= d || B::park_until(d, wait) {
                     return None;
                 }
             }

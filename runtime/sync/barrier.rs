@@ -78,7 +78,7 @@ impl Barrier {
     /// back (`None`); the generation then still needs `n` arrivals.
     #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> Option<BarrierWaitResult> {
-        self.wait_inner(Some(Instant::now() + timeout))
+        self.wait_inner(Some(crate::timer::now() + timeout))
     }
 
     #[track_caller]

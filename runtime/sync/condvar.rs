@@ -93,7 +93,7 @@ impl Condvar {
         guard: MutexGuard<'a, T>,
         timeout: Duration,
     ) -> (MutexGuard<'a, T>, WaitTimeoutResult) {
-        let (g, timed_out) = self.wait_until_inner(guard, Some(Instant::now() + timeout));
+        let (g, timed_out) = self.wait_until_inner(guard, Some(crate::timer::now() + timeout));
         (g, WaitTimeoutResult(timed_out))
     }
 
@@ -109,7 +109,7 @@ impl Condvar {
     where
         F: FnMut(&mut T) -> bool,
     {
-        let deadline = Instant::now() + timeout;
+        let deadline = crate::timer::now() + timeout;
         while condition(&mut *guard) {
             let (g, timed_out) = self.wait_until_inner(guard, Some(deadline));
             guard = g;

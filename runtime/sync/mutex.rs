@@ -472,7 +472,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks, waiting at most `timeout`; `None` if the lock could not be had in time.
     #[track_caller]
     pub fn try_lock_for(&self, timeout: Duration) -> Option<MutexGuard<'_, T>> {
-        self.try_lock_until(Instant::now() + timeout)
+        self.try_lock_until(crate::timer::now() + timeout)
     }
 
     /// Locks, waiting until `deadline` at the latest; `None` if the lock could not be

@@ -152,7 +152,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes a read lock, waiting at most `timeout`.
     #[track_caller]
     pub fn try_read_for(&self, timeout: Duration) -> Option<RwLockReadGuard<'_, T>> {
-        self.try_read_until(Instant::now() + timeout)
+        self.try_read_until(crate::timer::now() + timeout)
     }
 
     /// Takes a read lock, waiting until `deadline` at the latest.
@@ -185,7 +185,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Takes the write lock, waiting at most `timeout`.
     #[track_caller]
     pub fn try_write_for(&self, timeout: Duration) -> Option<RwLockWriteGuard<'_, T>> {
-        self.try_write_until(Instant::now() + timeout)
+        self.try_write_until(crate::timer::now() + timeout)
     }
 
     /// Takes the write lock, waiting until `deadline` at the latest.

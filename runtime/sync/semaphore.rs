@@ -73,7 +73,7 @@ impl Semaphore {
     /// Takes a permit, waiting at most `timeout`.
     #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
-        self.acquire_until(Instant::now() + timeout)
+        self.acquire_until(crate::timer::now() + timeout)
     }
 
     /// Takes a permit, waiting until `deadline` at the latest.

@@ -108,7 +108,7 @@ impl WaitGroup {
     /// Parks until the counter is zero or `timeout` passes; true if it reached zero.
     #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
-        self.wait_inner(Some(Instant::now() + timeout))
+        self.wait_inner(Some(crate::timer::now() + timeout))
     }
 
     #[track_caller]
