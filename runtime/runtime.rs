@@ -105,10 +105,12 @@ impl Runtime {
                 on_thread,
                 "gort::sim: a simulated runtime is driven from a plain thread, not a goroutine"
             );
-            let h = GoroutineBuilder::main()
-                .spawn_on(&self.sched, f)
-                .unwrap_or_else(|e| panic!("{e}"));
-            let out = crate::sim::drive(&self.sched, seed, || h.is_finished());
+            let spawn = || {
+                GoroutineBuilder::main()
+                    .spawn_on(&self.sched, f)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            };
+            let (out, h) = crate::sim::drive(&self.sched, seed, spawn, |h| h.is_finished());
             self.sched.sim_hash.store(out.hash, SeqCst);
             self.sched.sim_steps.store(out.steps, SeqCst);
             if let Some(report) = out.deadlock {

@@ -66,6 +66,7 @@ pub(crate) enum Look {
 #[inline(always)] // one caller: the loop, on every switch
 fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
     let s = &*ctx.sched;
+    let cfg = &s.config;
     loop {
         if s.shutdown.load(SeqCst) {
             return None;
@@ -97,7 +98,9 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
             // wake anyone, so its work must be found by this re-check (sched.rs).
             ctx.spinning.set(false);
             s.nmspinning.fetch_sub(1, SeqCst);
-            if s.global_len() > 0 || s.ps.iter().any(|p| !p.runq.is_empty()) {
+            // Other Ps' queues count only for a policy that steals from them.
+            let stealable = cfg.steal_rounds > 0 && s.ps.iter().any(|p| !p.runq.is_empty());
+            if s.global_len() > 0 || stealable {
                 let got = s.lock.lock().pidleget(s);
                 if let Some(pid) = got {
                     ctx.p.set(Some(pid));
@@ -311,7 +314,7 @@ pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 // Read before the commit (after it the G may run elsewhere and park
                 // again), recorded after it (only if the park happens).
                 let (ts, wait) = if trace::on(s) {
-                    (gort_asm::ticks(), g.last_wait())
+                    (points::now(), g.last_wait())
                 } else {
                     (0, crate::g::Wait::NONE)
                 };

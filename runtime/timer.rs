@@ -30,6 +30,22 @@ const CANCELLED: u32 = 2;
 thread_local! {
     /// The virtual clock of a simulation driven by this thread (`sim/`), 0 otherwise.
     static VIRTUAL_NS: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+    /// The last virtual trace timestamp handed out on this thread.
+    static VIRTUAL_TICK: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// A trace timestamp in simulation: the virtual time, but one nanosecond past the last
+/// one when the clock has not moved, so events stay ordered. `None` outside one.
+pub(crate) fn virtual_trace_tick() -> Option<u64> {
+    let now = VIRTUAL_NS.with(|c| c.get());
+    if now == 0 {
+        return None;
+    }
+    Some(VIRTUAL_TICK.with(|c| {
+        let t = now.max(c.get() + 1);
+        c.set(t);
+        t
+    }))
 }
 
 /// Nanoseconds since a process-wide epoch: the timers' clock (virtual in simulation).
@@ -51,6 +67,12 @@ pub(crate) fn now() -> Instant {
 /// Sets (non-zero) or clears (0) this thread's virtual clock.
 pub(crate) fn set_virtual_ns(ns: u64) {
     VIRTUAL_NS.with(|c| c.set(ns));
+}
+
+/// Starts this thread's virtual clock at `ns` (trace timestamps start over with it).
+pub(crate) fn start_virtual_clock(ns: u64) {
+    VIRTUAL_TICK.with(|c| c.set(0));
+    set_virtual_ns(ns);
 }
 
 fn epoch() -> Instant {

@@ -14,6 +14,7 @@ fn alternate(quantum: Duration, turns: u64) -> u64 {
     let rt = Runtime::builder()
         .procs(1)
         .chaos(None) // chaos would yield at checkpoints on its own
+        .policy(gort::policy::BuiltIn::Go)
         .hog_threshold(Duration::from_secs(3600))
         .quantum(quantum)
         .build()

@@ -1,7 +1,8 @@
 //! Scheduling behaviour: where goroutines go, in which order they run, that work spreads
 //! by stealing, that nothing starves and no wakeup is lost, and that the knobs act.
 //! These assert the default policy's decisions, so their runtimes turn chaos scheduling
-//! off (`chaos(None)`) even when the suite runs under `GORT_CHAOS`.
+//! off (`chaos(None)`) and pin Go's policy (`policy(BuiltIn::Go)`) even when the suite
+//! runs under `GORT_CHAOS` or `GORT_POLICY`.
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -27,6 +28,7 @@ fn busy(iters: u64) -> u64 {
 fn spawn_cpu_bound_children(queue_capacity: usize) -> (gort::Metrics, usize) {
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(2)
         .local_queue_capacity(queue_capacity)
         .build()
@@ -74,6 +76,7 @@ fn cpu_bound_children_spread_over_both_procs_by_stealing() {
 fn without_stealing_a_single_producer_keeps_its_work() {
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(2)
         .steal_rounds(0)
         .build()
@@ -93,6 +96,7 @@ fn without_stealing_a_single_producer_keeps_its_work() {
 fn spawn_order(runnext: bool) -> Vec<char> {
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(1)
         .runnext(runnext)
         .build()
@@ -127,6 +131,7 @@ fn runnext_runs_the_latest_spawn_first_and_the_knob_turns_it_off() {
 fn pingpong_until_third_runs(slice: Duration, limit: u64) -> (bool, u64) {
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(1)
         .time_slice(slice)
         .build()
@@ -194,6 +199,7 @@ fn an_inherited_time_slice_expires_so_the_queue_is_not_starved() {
 fn yields_before_global_goroutine_runs(interval: u32, limit: u64) -> (u64, u64) {
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(1)
         .global_queue_interval(interval)
         .build()
@@ -247,6 +253,7 @@ fn the_global_queue_is_polled_every_61_ticks_even_when_local_work_never_ends() {
 fn a_full_local_queue_spills_half_to_the_global_queue_and_loses_nothing() {
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(1)
         .local_queue_capacity(4)
         .build()
@@ -265,7 +272,12 @@ fn a_full_local_queue_spills_half_to_the_global_queue_and_loses_nothing() {
 fn wakeups_from_plain_threads_are_never_lost() {
     // Between spawns the Ms go idle (spinning, then parked): each spawn must wake one.
     within(Duration::from_secs(120), || {
-        let rt = Runtime::builder().chaos(None).procs(2).build().unwrap();
+        let rt = Runtime::builder()
+            .chaos(None)
+            .policy(gort::policy::BuiltIn::Go)
+            .procs(2)
+            .build()
+            .unwrap();
         for i in 0..20_000u32 {
             assert_eq!(rt.spawn(move || i).join().unwrap(), i);
         }
@@ -315,6 +327,7 @@ fn cross_proc_park_unpark_ping_pong_never_loses_a_wakeup() {
         ] {
             let rt = Runtime::builder()
                 .chaos(None)
+                .policy(gort::policy::BuiltIn::Go)
                 .procs(2)
                 .victim_order(order)
                 .build()
@@ -336,6 +349,7 @@ fn without_spinning_idle_ms_park_at_once_and_no_work_is_lost() {
     within(Duration::from_secs(120), || {
         let rt = Runtime::builder()
             .chaos(None)
+            .policy(gort::policy::BuiltIn::Go)
             .procs(2)
             .spinning(gort::SpinningLimit::AtMost(0))
             .build()

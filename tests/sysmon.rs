@@ -306,6 +306,7 @@ fn other_runs_during(mut step: impl FnMut() + Send + 'static) -> (bool, u64) {
     // Chaos would yield at the scheduling points on its own, before sysmon asks.
     let rt = Runtime::builder()
         .chaos(None)
+        .policy(gort::policy::BuiltIn::Go)
         .procs(1)
         .hog_warning(false)
         .build()

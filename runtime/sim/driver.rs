@@ -27,20 +27,27 @@ pub(crate) struct Outcome {
     pub(crate) deadlock: Option<String>,
 }
 
-/// Steps the runtime until `done()` or a deadlock.
-pub(crate) fn drive(sched: &Arc<Sched>, seed: u64, done: impl Fn() -> bool) -> Outcome {
+/// Calls `start` (which spawns the main goroutine) on virtual time, then steps the
+/// runtime until `done` holds for what it returned, or a deadlock.
+pub(crate) fn drive<H>(
+    sched: &Arc<Sched>,
+    seed: u64,
+    start: impl FnOnce() -> H,
+    done: impl Fn(&H) -> bool,
+) -> (Outcome, H) {
     let _altstack = overflow::ThreadAltStack::install();
+    let clock = VirtualClock::start(sched);
+    let main = start();
     let ctx = MContext::new(sched.clone(), Arc::new(M::new(0)));
     ctx.reseed(seed);
     let outer = context::current();
     context::set_current(&ctx);
-    let clock = VirtualClock::start(sched);
     let mut rng = SplitMix(seed);
     let mut hash = Fnv::new();
     let procs = sched.config.procs;
     let mut steps = 0;
     let deadlock = loop {
-        if done() {
+        if done(&main) {
             break None;
         }
         let pid = (rng.next() % procs as u64) as usize;
@@ -82,10 +89,20 @@ pub(crate) fn drive(sched: &Arc<Sched>, seed: u64, done: impl Fn() -> bool) -> O
     };
     ctx.p.set(None);
     context::set_current(outer);
-    Outcome {
+    drop(clock);
+    let out = Outcome {
         hash: hash.0,
         steps,
         deadlock,
+    };
+    (out, main)
+}
+
+/// Where a runtime's virtual clock stands (or starts).
+pub(crate) fn virtual_start(sched: &Sched) -> u64 {
+    match sched.sim_clock.load(SeqCst) {
+        0 => VIRTUAL_EPOCH_NS,
+        t => t,
     }
 }
 
@@ -110,11 +127,7 @@ struct VirtualClock<'a>(&'a Sched);
 
 impl<'a> VirtualClock<'a> {
     fn start(sched: &'a Sched) -> Self {
-        let t = match sched.sim_clock.load(SeqCst) {
-            0 => VIRTUAL_EPOCH_NS,
-            t => t,
-        };
-        timer::set_virtual_ns(t);
+        timer::start_virtual_clock(virtual_start(sched));
         VirtualClock(sched)
     }
 

@@ -44,7 +44,7 @@ use std::ops::Range;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
-pub(crate) use driver::drive;
+pub(crate) use driver::{drive, virtual_start};
 
 use crate::config::Builder;
 use crate::dump::RunError;

@@ -105,7 +105,9 @@ pub(crate) fn start_on(s: &Sched, path: &Path) -> io::Result<()> {
             format!("gort::trace: cannot create {}: {e}", path.display()),
         )
     })?;
-    let w = writer::Writer::new(file, s.config.procs)?;
+    // A simulation's trace is on virtual time from its fixed start (`sim/`).
+    let virtual_start = s.config.simulate.map(|_| crate::sim::virtual_start(s));
+    let w = writer::Writer::new(file, s.config.procs, virtual_start)?;
     let (tx, rx) = std::sync::mpsc::channel();
     let pool = s.trace.pool.clone();
     let handle = std::thread::Builder::new()

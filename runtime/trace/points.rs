@@ -21,9 +21,10 @@ fn pid(p: Option<usize>) -> u64 {
     p.map_or(NO_P, |p| p as u64)
 }
 
+/// A timestamp: the cycle counter, or the virtual clock in simulation (`sim/`).
 #[inline(always)]
-fn now() -> u64 {
-    gort_asm::ticks()
+pub(crate) fn now() -> u64 {
+    crate::timer::virtual_trace_tick().unwrap_or_else(gort_asm::ticks)
 }
 
 fn site_key(site: &'static Location<'static>) -> u64 {

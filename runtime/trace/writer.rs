@@ -26,22 +26,40 @@ pub(crate) struct Writer {
     /// The clocks at the start, so the END block can give the tick rate over the
     /// whole trace (more exact than the process's 2 ms calibration).
     start: (u64, std::time::Instant),
+    /// In simulation: the virtual clock, and the latest timestamp written (the END's).
+    virtual_clock: Option<u64>,
     sites: HashSet<u64>,
     stats: TraceStats,
 }
 
 impl Writer {
-    pub(crate) fn new(file: std::fs::File, procs: usize) -> io::Result<Writer> {
+    /// A writer with a header; `virtual_start`: a simulation's trace, whose ticks are
+    /// virtual nanoseconds from there (and whose header holds nothing of the wall clock,
+    /// so equal schedules give equal files).
+    pub(crate) fn new(
+        file: std::fs::File,
+        procs: usize,
+        virtual_start: Option<u64>,
+    ) -> io::Result<Writer> {
         let mut w = Writer {
             out: BufWriter::with_capacity(1 << 20, file),
-            start: (gort_asm::ticks(), std::time::Instant::now()),
+            start: (
+                virtual_start.unwrap_or_else(gort_asm::ticks),
+                std::time::Instant::now(),
+            ),
+            virtual_clock: virtual_start,
             sites: HashSet::new(),
             stats: TraceStats::default(),
         };
-        let ns_per_tick = gort_asm::ticks_to_ns(1 << 30) as f64 / (1u64 << 30) as f64;
-        let unix_ns = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos() as u64);
+        let (ns_per_tick, unix_ns) = match virtual_start {
+            Some(_) => (1.0, 0),
+            None => (
+                gort_asm::ticks_to_ns(1 << 30) as f64 / (1u64 << 30) as f64,
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_nanos() as u64),
+            ),
+        };
         w.words(&[
             format::MAGIC,
             format::VERSION | (procs as u64) << 32,
@@ -83,6 +101,9 @@ impl Writer {
             if w1 as u8 != kind::GO_NAME {
                 self.stats.events += 1;
             }
+            if let Some(latest) = &mut self.virtual_clock {
+                *latest = (*latest).max(c.words[i]);
+            }
             i += n;
         }
         self.block(format::BLOCK_EVENTS, c.m, &c.words)
@@ -106,7 +127,10 @@ impl Writer {
     /// Writes the END block (with both clocks' readings now) and flushes.
     pub(crate) fn finish(mut self) -> io::Result<TraceStats> {
         let events = self.stats.events;
-        let (ticks, ns) = (gort_asm::ticks(), self.start.1.elapsed().as_nanos() as u64);
+        let (ticks, ns) = match self.virtual_clock {
+            Some(latest) => (latest, latest - self.start.0),
+            None => (gort_asm::ticks(), self.start.1.elapsed().as_nanos() as u64),
+        };
         self.block(format::BLOCK_END, format::NO_M, &[events, 0, ticks, ns])?;
         self.out.flush()?;
         Ok(self.stats)
