@@ -71,6 +71,8 @@
 //! | `GORT_CHAOS` | chaos scheduling with this seed ([`Builder::chaos`]) | off |
 //! | `GORT_STACK_POLICY` | `auto`, `guard-install`, `mprotect` or `canary` ([`StackPolicy`]) | `auto` |
 //! | `GORT_TRACE` | record an execution trace of the runtime's whole life into this file | off |
+//! | `GORT_POLICY` | scheduling [`policy`] by name (`go`, `tokio`, `steal-one`, ...) | `go` |
+//! | `GORT_SIM_SEED` | [`sim::check`] runs only this seed (replaying a failure) | all seeds |
 //!
 //! # Stacks
 //!
@@ -137,6 +139,14 @@
 //! goroutine is parked and nothing can wake one, `run` panics with "all goroutines are
 //! asleep - deadlock!" and the dump ([`Runtime::try_block_on`] returns it as an error
 //! instead).
+//!
+//! # Research: policies and simulation
+//!
+//! Every scheduling decision is a method of the [`policy::Policy`] trait; gort's
+//! built-in policies ([`policy::BuiltIn`]: Go's, tokio's, and alternatives) and your own
+//! are chosen with [`Builder::policy`] or `GORT_POLICY`. [`sim`] runs a program in
+//! deterministic simulation: virtual Ps stepped in an order drawn from a seed, on
+//! virtual time, one schedule per seed.
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 #![deny(unsafe_op_in_unsafe_fn)]

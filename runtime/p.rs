@@ -115,8 +115,10 @@ pub(crate) struct PLocal {
     pub(crate) goid_end: u64,
     /// Counts runnable transitions made on this P; one in `latency_sampling` is timed.
     pub(crate) sample: u32,
-    /// Runs in a row taken from `runnext` (for the policy's `runnext_limit`).
+    /// Runs taken from `runnext` since the fresh run at `streak_tick` (for the policy's
+    /// `runnext_limit`).
     pub(crate) runnext_streak: u32,
+    pub(crate) streak_tick: u32,
 }
 
 // SAFETY: `local` is accessed only by the M holding the P (see module doc); everything
@@ -145,6 +147,7 @@ impl P {
                 goid_end: 0,
                 sample: 0,
                 runnext_streak: 0,
+                streak_tick: 0,
             }),
             counters: CachePadded::new(PCounters::default()),
             status: CachePadded::new(PStatus {

@@ -25,10 +25,21 @@ use crate::histogram::PHistograms;
 use crate::m::{self, M};
 use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
-use crate::policy::{Place, View};
+use crate::policy::{Decisions, Fixed, Place, View};
 use crate::runq::Overflow;
 use crate::stack::StackPool;
 use crate::trace::{self, kind, points};
+
+/// Which decision a runnable goroutine's placement is (for a policy that is asked).
+#[derive(Clone, Copy)]
+pub(crate) enum Event {
+    Spawned,
+    /// `next`: false for batches whose order must be kept (never `runnext`).
+    Woken {
+        next: bool,
+    },
+    Yielded,
+}
 
 /// State guarded by the scheduler lock.
 pub(crate) struct Locked {
@@ -47,6 +58,8 @@ pub(crate) struct Locked {
 
 pub(crate) struct Sched {
     pub(crate) config: Config,
+    /// The policy's per-event decisions, resolved at build (`policy/`).
+    pub(crate) decide: Decisions,
     pub(crate) ps: Box<[P]>,
     pub(crate) lock: Mutex<Locked>,
     /// Length of the global queue, readable without the lock.
@@ -121,6 +134,7 @@ impl Sched {
         let n = config.procs;
         let coprimes = (1..=n).filter(|&i| gcd(i, n) == 1).collect();
         Sched {
+            decide: config.policy.fixed(),
             ps: (0..n)
                 .map(|i| P::new(i, config.local_queue_capacity))
                 .collect(),
@@ -324,24 +338,23 @@ impl Sched {
             // SAFETY: a non-null current() is this M's live context (see context.rs).
             let ctx = unsafe { &*ctx };
             if Arc::ptr_eq(&ctx.sched, self) {
-                let pid = ctx.p.get();
-                let mut place = self.config.policy.woken(&View::new(self, pid));
-                if !next && place == Place::Runnext {
-                    place = Place::LocalTail;
+                let mut d = self.decide.woken;
+                if !next && d == Fixed::Runnext {
+                    d = Fixed::LocalTail;
                 }
                 if ctx.chaos_on() {
-                    place = match crate::chaos::place_wakeup(ctx, true) {
-                        Placement::Global => Place::Global,
-                        Placement::Local(false) if place == Place::Runnext => Place::LocalTail,
-                        Placement::Local(_) => place,
+                    d = match crate::chaos::place_wakeup(ctx, true) {
+                        Placement::Global => Fixed::Global,
+                        Placement::Local(false) if d == Fixed::Runnext => Fixed::LocalTail,
+                        Placement::Local(_) => d,
                     };
                 }
-                match pid {
+                match ctx.p.get() {
                     // SAFETY: this M holds `pid`.
                     Some(pid) => unsafe {
                         let p = &self.ps[pid];
                         self.note_runnable(&g, Some(p), true);
-                        self.place(Some(p), g, place)
+                        self.put(p, g, d, Event::Woken { next })
                     },
                     // Inside `blocking` (a goroutine of ours, counted by `nsyscall`).
                     None => {
@@ -361,34 +374,56 @@ impl Sched {
         self.wakep();
     }
 
-    /// Puts runnable `g` at `place` (from the policy). Does not wake an M, except the
-    /// one an idle P needs for its inbox.
+    /// Puts runnable `g` where decision `d` (the policy's, for `event`) says. Does not
+    /// wake an M, except the one an idle P needs for its inbox.
     ///
     /// # Safety
-    /// The caller holds P `p` when it passes one.
+    /// The caller holds P `p`.
     #[inline(always)]
-    pub(crate) unsafe fn place(self: &Arc<Self>, p: Option<&P>, g: GRef, place: Place) {
-        match (place, p) {
+    pub(crate) unsafe fn put(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) {
+        match d {
             // SAFETY: the caller holds `p`.
-            (Place::Runnext, Some(p)) => unsafe { self.runqput(p, g, true) },
+            Fixed::Runnext => unsafe { self.runqput(p, g, true) },
             // SAFETY: the caller holds `p`.
-            (Place::LocalTail, Some(p)) => unsafe { self.runqput(p, g, false) },
+            Fixed::LocalTail => unsafe { self.runqput(p, g, false) },
             // SAFETY: forwarded from the caller.
-            _ => unsafe { self.place_elsewhere(p, g, place) },
+            _ => unsafe { self.put_elsewhere(p, g, d, event) },
         }
     }
 
-    /// The places off the fast path: the global queue, another P's inbox.
+    /// The decisions off the fast path: the global queue, or asking the policy (which
+    /// may also name another P).
     ///
     /// # Safety
-    /// As for [`place`](Self::place).
+    /// As for [`put`](Self::put).
     #[cold]
-    unsafe fn place_elsewhere(self: &Arc<Self>, p: Option<&P>, g: GRef, place: Place) {
-        match (place, p) {
+    unsafe fn put_elsewhere(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) {
+        let place = match d {
+            Fixed::Runnext => Place::Runnext,
+            Fixed::LocalTail => Place::LocalTail,
+            Fixed::Global => Place::Global,
+            Fixed::Ask => {
+                let at = View::new(self, Some(p.id));
+                let policy = &self.config.policy;
+                match event {
+                    Event::Spawned => policy.spawned(&at),
+                    Event::Woken { next } => match policy.woken(&at) {
+                        Place::Runnext if !next => Place::LocalTail,
+                        place => place,
+                    },
+                    Event::Yielded => policy.yielded(&at),
+                }
+            }
+        };
+        match place {
             // SAFETY: the caller holds `p`.
-            (Place::P(i), Some(p)) if i == p.id => unsafe { self.runqput(p, g, false) },
-            (Place::P(i), _) if i < self.config.procs => self.inbox_put(i, g),
-            _ => self.globrunqput_batch(std::iter::once(g)),
+            Place::Runnext => unsafe { self.runqput(p, g, true) },
+            // SAFETY: the caller holds `p`.
+            Place::LocalTail => unsafe { self.runqput(p, g, false) },
+            // SAFETY: the caller holds `p`.
+            Place::P(i) if i == p.id => unsafe { self.runqput(p, g, false) },
+            Place::P(i) if i < self.config.procs => self.inbox_put(i, g),
+            Place::P(_) | Place::Global => self.globrunqput_batch(std::iter::once(g)),
         }
     }
 
@@ -711,11 +746,10 @@ impl Sched {
             Some((_, pid)) => {
                 let p = &self.ps[pid];
                 bump(&p.counters.spawned);
-                let place = self.config.policy.spawned(&View::new(self, Some(pid)));
                 // SAFETY: the caller's M holds `pid`.
                 unsafe {
                     self.note_runnable(&g, Some(p), false);
-                    self.place(Some(p), g, place)
+                    self.put(p, g, self.decide.spawned, Event::Spawned)
                 };
                 self.wakep();
             }

@@ -21,7 +21,6 @@ use crate::m;
 use crate::metrics::bump;
 use crate::overflow;
 use crate::p::P;
-use crate::policy::View;
 use crate::steal;
 use crate::timer;
 use crate::trace::{self, kind, points};
@@ -51,16 +50,6 @@ fn reset_spinning(ctx: &MContext) {
     ctx.sched.wakep();
 }
 
-/// What one look for work on a P found.
-pub(crate) enum Look {
-    /// A goroutine, and whether it inherits the time slice.
-    Found(GRef, bool),
-    /// Something changed (timers fired, a goroutine moved): look again.
-    Again,
-    /// Nothing to run.
-    Nothing,
-}
-
 /// Returns a goroutine to run and whether it inherits the current time slice, or `None`
 /// when the runtime is shutting down.
 #[inline(always)] // one caller: the loop, on every switch
@@ -78,10 +67,8 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
             }
             continue;
         };
-        match look(ctx, pid) {
-            Look::Found(g, inherit) => return Some((g, inherit)),
-            Look::Again => continue,
-            Look::Nothing => {}
+        if let Some(found) = look(ctx, pid) {
+            return Some(found);
         }
         // Nothing to do: give the P back. The global queue is checked under the lock
         // that producers also take, so work pushed before this point is seen here.
@@ -116,100 +103,99 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
 }
 
 /// Steps 1–5 of the search for work on P `pid`, held by `ctx`'s M (also the step of a
-/// simulated P, `sim/`).
+/// simulated P, `sim/`): a goroutine and whether it inherits the time slice, or `None`.
 #[inline(always)]
-pub(crate) fn look(ctx: &MContext, pid: usize) -> Look {
+pub(crate) fn look(ctx: &MContext, pid: usize) -> Option<(GRef, bool)> {
     let s = &*ctx.sched;
     let cfg = &s.config;
     let p = &s.ps[pid];
-    if p.timers.next_when() != u64::MAX {
-        let fired = p.timers.run_expired(timer::now_ns());
-        if fired > 0 && trace::on(s) {
-            points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
-        }
-    }
-    // SAFETY: this M holds P `pid`.
-    let local = unsafe { p.local() };
-    if local.fair_countdown == 0 {
-        local.fair_countdown = cfg.global_queue_interval;
-        if s.global_len() > 0 {
-            // SAFETY: this M holds P `pid`.
-            if let Some(g) = unsafe { s.globrunqget(p, 1) } {
-                return Look::Found(g, false);
-            }
-        }
-    }
-    // SAFETY: this M holds P `pid`, so it owns its run queue.
-    if let Some(found) = unsafe { p.runq.pop(cfg.runnext) } {
-        if cfg.runnext_limit == u32::MAX {
-            return Look::Found(found.0, found.1);
-        }
-        // SAFETY: this M holds P `pid`.
-        return match unsafe { limit_runnext(s, p, found) } {
-            Some((g, inherit)) => Look::Found(g, inherit),
-            None => Look::Again,
-        };
-    }
-    if p.inbox_len() > 0 {
-        // SAFETY: this M holds P `pid`.
-        if let Some(g) = unsafe { s.inbox_take(p) } {
-            return Look::Found(g, false);
-        }
-    }
-    // SAFETY: this M holds P `pid`.
-    if let Some(g) = unsafe { s.globrunqget(p, 0) } {
-        return Look::Found(g, false);
-    }
-    if s.io_waiters() {
-        let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
-        if let Some(g) = gs.pop() {
-            // SAFETY: this M holds P `pid`.
-            unsafe { ctx.sched.inject(gs, Some(p)) };
-            return Look::Found(g, false);
-        }
-    }
-    // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
-    if s.earliest_timer() != u64::MAX {
-        let fired = s.run_all_timers(timer::now_ns());
-        if fired > 0 {
-            if trace::on(s) {
+    // Goes round again when something changed: timers fired, a goroutine was moved.
+    loop {
+        if p.timers.next_when() != u64::MAX {
+            let fired = p.timers.run_expired(timer::now_ns());
+            if fired > 0 && trace::on(s) {
                 points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
             }
-            return Look::Again;
         }
+        // SAFETY: this M holds P `pid`.
+        let local = unsafe { p.local() };
+        if local.fair_countdown == 0 {
+            local.fair_countdown = cfg.global_queue_interval;
+            if s.global_len() > 0 {
+                // SAFETY: this M holds P `pid`.
+                if let Some(g) = unsafe { s.globrunqget(p, 1) } {
+                    return Some((g, false));
+                }
+            }
+        }
+        // SAFETY: this M holds P `pid`, so it owns its run queue.
+        if let Some((g, inherit)) = unsafe { p.runq.pop(cfg.runnext) } {
+            if !inherit || cfg.runnext_limit == u32::MAX {
+                return Some((g, inherit));
+            }
+            // SAFETY: this M holds P `pid`.
+            match unsafe { limit_runnext(s, p, g) } {
+                Some(g) => return Some((g, true)),
+                None => continue,
+            }
+        }
+        if p.inbox_len() > 0 {
+            // SAFETY: this M holds P `pid`.
+            if let Some(g) = unsafe { s.inbox_take(p) } {
+                return Some((g, false));
+            }
+        }
+        // SAFETY: this M holds P `pid`.
+        if let Some(g) = unsafe { s.globrunqget(p, 0) } {
+            return Some((g, false));
+        }
+        if s.io_waiters() {
+            let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
+            if let Some(g) = gs.pop() {
+                // SAFETY: this M holds P `pid`.
+                unsafe { ctx.sched.inject(gs, Some(p)) };
+                return Some((g, false));
+            }
+        }
+        // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
+        if s.earliest_timer() != u64::MAX {
+            let fired = s.run_all_timers(timer::now_ns());
+            if fired > 0 {
+                if trace::on(s) {
+                    points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
+                }
+                continue;
+            }
+        }
+        if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
+            if !ctx.spinning.get() {
+                become_spinning(ctx, p);
+            }
+            if let Some(g) = steal::steal_work(ctx, p) {
+                return Some((g, false));
+            }
+        }
+        return None;
     }
-    if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
-        if !ctx.spinning.get() {
-            become_spinning(ctx, p);
-        }
-        if let Some(g) = steal::steal_work(ctx, p) {
-            return Look::Found(g, false);
-        }
-    }
-    Look::Nothing
 }
 
-/// The policy's `runnext_limit` (tokio's LIFO cap): counts runs in a row from
-/// `runnext`; past the limit the goroutine goes to the ring's tail instead (`None`: look
-/// again).
+/// The policy's `runnext_limit` (tokio's LIFO cap), for `g` just taken from `runnext`:
+/// counts runs from `runnext` since the last fresh run (one that bumped `schedtick`);
+/// past the limit `g` goes to the ring's tail instead (`None`: look again).
 ///
 /// # Safety
 /// The caller holds `p`.
 #[cold]
-unsafe fn limit_runnext(
-    s: &crate::sched::Sched,
-    p: &P,
-    (g, inherit): (GRef, bool),
-) -> Option<(GRef, bool)> {
+unsafe fn limit_runnext(s: &crate::sched::Sched, p: &P, g: GRef) -> Option<GRef> {
     // SAFETY: the caller holds `p`.
     let local = unsafe { p.local() };
-    if !inherit {
+    if local.streak_tick != local.schedtick {
+        local.streak_tick = local.schedtick;
         local.runnext_streak = 0;
-        return Some((g, false));
     }
     if local.runnext_streak < s.config.runnext_limit {
         local.runnext_streak += 1;
-        return Some((g, true));
+        return Some(g);
     }
     local.runnext_streak = 0;
     // SAFETY: the caller holds `p`.
@@ -302,11 +288,10 @@ pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                     };
                     points::go_stop(ctx, &g, k);
                 }
-                let place = s.config.policy.yielded(&View::new(s, Some(p.id)));
                 // SAFETY: this M holds `p`.
                 unsafe {
                     s.note_runnable(&g, Some(p), false);
-                    s.place(Some(p), g, place)
+                    s.put(p, g, s.decide.yielded, crate::sched::Event::Yielded)
                 };
                 return;
             }

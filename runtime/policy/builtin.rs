@@ -62,6 +62,25 @@ impl BuiltIn {
     }
 }
 
+impl BuiltIn {
+    /// This policy's per-event decisions, for the runtime's fast paths; the `Policy`
+    /// methods below answer from it too, so the two cannot disagree.
+    pub(crate) fn fixed(self) -> super::Decisions {
+        use super::Fixed;
+        let (spawned, yielded) = match self {
+            BuiltIn::NoRunnext => (Fixed::LocalTail, Fixed::LocalTail),
+            BuiltIn::GlobalFifo => (Fixed::Global, Fixed::Global),
+            BuiltIn::WorkSharing => (Fixed::Ask, Fixed::LocalTail),
+            _ => (Fixed::Runnext, Fixed::LocalTail),
+        };
+        super::Decisions {
+            spawned,
+            woken: spawned,
+            yielded,
+        }
+    }
+}
+
 impl FromStr for BuiltIn {
     type Err = UnknownPolicy;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -74,27 +93,16 @@ impl Policy for BuiltIn {
         Self::NAMES[*self as usize]
     }
 
-    #[inline(always)]
     fn spawned(&self, at: &View<'_>) -> Place {
-        match self {
-            BuiltIn::NoRunnext => Place::LocalTail,
-            BuiltIn::GlobalFifo => Place::Global,
-            BuiltIn::WorkSharing => Place::P(at.least_loaded()),
-            _ => Place::Runnext,
-        }
+        self.fixed().spawned.place(at)
     }
 
-    #[inline(always)]
     fn woken(&self, at: &View<'_>) -> Place {
-        self.spawned(at)
+        self.fixed().woken.place(at)
     }
 
-    #[inline(always)]
-    fn yielded(&self, _at: &View<'_>) -> Place {
-        match self {
-            BuiltIn::GlobalFifo => Place::Global,
-            _ => Place::LocalTail,
-        }
+    fn yielded(&self, at: &View<'_>) -> Place {
+        self.fixed().yielded.place(at)
     }
 
     fn global_queue_interval(&self) -> u32 {

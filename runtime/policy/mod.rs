@@ -194,6 +194,19 @@ impl Choice {
         }
     }
 
+    /// The decisions that need no view, resolved once when the runtime is built, so the
+    /// hot paths test one byte instead of calling the policy.
+    pub(crate) fn fixed(&self) -> Decisions {
+        match self {
+            Choice::BuiltIn(b) => b.fixed(),
+            Choice::Outside(_) => Decisions {
+                spawned: Fixed::Ask,
+                woken: Fixed::Ask,
+                yielded: Fixed::Ask,
+            },
+        }
+    }
+
     #[inline(always)]
     pub(crate) fn spawned(&self, at: &View<'_>) -> Place {
         match self {
@@ -217,6 +230,36 @@ impl Choice {
             Choice::Outside(p) => p.yielded(at),
         }
     }
+}
+
+/// A decision known in advance, or `Ask`: call the policy with a [`View`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Fixed {
+    Runnext,
+    LocalTail,
+    Global,
+    Ask,
+}
+
+impl Fixed {
+    /// The place this stands for; `Ask` is the built-in `work-sharing` choice, the
+    /// least-loaded P (outside policies are never asked through here).
+    pub(crate) fn place(self, at: &View<'_>) -> Place {
+        match self {
+            Fixed::Runnext => Place::Runnext,
+            Fixed::LocalTail => Place::LocalTail,
+            Fixed::Global => Place::Global,
+            Fixed::Ask => Place::P(at.least_loaded()),
+        }
+    }
+}
+
+/// The per-event decisions of a policy, resolved when the runtime is built.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Decisions {
+    pub(crate) spawned: Fixed,
+    pub(crate) woken: Fixed,
+    pub(crate) yielded: Fixed,
 }
 
 impl Default for Choice {

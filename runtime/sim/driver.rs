@@ -9,7 +9,7 @@ use crate::context::{self, MContext};
 use crate::m::M;
 use crate::overflow;
 use crate::sched::Sched;
-use crate::schedule::{self, Look};
+use crate::schedule;
 use crate::timer;
 
 /// Where the virtual clock starts (ns on the timer clock): fixed, so that two runs with
@@ -52,7 +52,7 @@ pub(crate) fn drive<H>(
         }
         let pid = (rng.next() % procs as u64) as usize;
         ctx.p.set(Some(pid));
-        match look_until_settled(&ctx, pid) {
+        match schedule::look(&ctx, pid) {
             Some((g, inherit)) => {
                 if ctx.spinning.get() {
                     ctx.spinning.set(false);
@@ -103,16 +103,6 @@ pub(crate) fn virtual_start(sched: &Sched) -> u64 {
     match sched.sim_clock.load(SeqCst) {
         0 => VIRTUAL_EPOCH_NS,
         t => t,
-    }
-}
-
-fn look_until_settled(ctx: &MContext, pid: usize) -> Option<(crate::g::GRef, bool)> {
-    loop {
-        match schedule::look(ctx, pid) {
-            Look::Found(g, inherit) => return Some((g, inherit)),
-            Look::Again => continue,
-            Look::Nothing => return None,
-        }
     }
 }
 
