@@ -35,6 +35,9 @@ pub(crate) struct MContext {
     pub(crate) chaos: Cell<u64>,
     /// This M's trace buffer (`trace/recorder.rs`).
     pub(crate) trace: Arc<crate::trace::recorder::MTrace>,
+    /// The policy's per-event decisions, resolved at build (`policy/`); a copy per M,
+    /// next to the other fields the switch path reads.
+    pub(crate) decide: crate::policy::Decisions,
 }
 
 impl MContext {
@@ -48,6 +51,7 @@ impl MContext {
             None => sched.config.quantum.map_or(0, gort_asm::duration_to_ticks),
         };
         MContext {
+            decide: sched.config.policy.fixed(),
             quantum_ticks,
             slice_end: Cell::new(u64::MAX),
             chaos: Cell::new(chaos),

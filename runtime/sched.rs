@@ -25,7 +25,7 @@ use crate::histogram::PHistograms;
 use crate::m::{self, M};
 use crate::metrics::{add, bump};
 use crate::p::{GOID_BATCH, P, P_GFREE_MAX};
-use crate::policy::{Decisions, Fixed, Place, View};
+use crate::policy::{Fixed, Place, View};
 use crate::runq::Overflow;
 use crate::stack::StackPool;
 use crate::trace::{self, kind, points};
@@ -58,8 +58,6 @@ pub(crate) struct Locked {
 
 pub(crate) struct Sched {
     pub(crate) config: Config,
-    /// The policy's per-event decisions, resolved at build (`policy/`).
-    pub(crate) decide: Decisions,
     pub(crate) ps: Box<[P]>,
     pub(crate) lock: Mutex<Locked>,
     /// Length of the global queue, readable without the lock.
@@ -134,7 +132,6 @@ impl Sched {
         let n = config.procs;
         let coprimes = (1..=n).filter(|&i| gcd(i, n) == 1).collect();
         Sched {
-            decide: config.policy.fixed(),
             ps: (0..n)
                 .map(|i| P::new(i, config.local_queue_capacity))
                 .collect(),
@@ -338,7 +335,7 @@ impl Sched {
             // SAFETY: a non-null current() is this M's live context (see context.rs).
             let ctx = unsafe { &*ctx };
             if Arc::ptr_eq(&ctx.sched, self) {
-                let mut d = self.decide.woken;
+                let mut d = ctx.decide.woken;
                 if !next && d == Fixed::Runnext {
                     d = Fixed::LocalTail;
                 }
@@ -743,13 +740,13 @@ impl Sched {
             points::go_create(self, &g, ctx.map(|(_, pid)| pid));
         }
         match ctx {
-            Some((_, pid)) => {
+            Some((ctx, pid)) => {
                 let p = &self.ps[pid];
                 bump(&p.counters.spawned);
                 // SAFETY: the caller's M holds `pid`.
                 unsafe {
                     self.note_runnable(&g, Some(p), false);
-                    self.put(p, g, self.decide.spawned, Event::Spawned)
+                    self.put(p, g, ctx.decide.spawned, Event::Spawned)
                 };
                 self.wakep();
             }

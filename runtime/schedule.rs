@@ -21,6 +21,7 @@ use crate::m;
 use crate::metrics::bump;
 use crate::overflow;
 use crate::p::P;
+use crate::policy::Fixed;
 use crate::steal;
 use crate::timer;
 use crate::trace::{self, kind, points};
@@ -55,7 +56,6 @@ fn reset_spinning(ctx: &MContext) {
 #[inline(always)] // one caller: the loop, on every switch
 fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
     let s = &*ctx.sched;
-    let cfg = &s.config;
     loop {
         if s.shutdown.load(SeqCst) {
             return None;
@@ -70,52 +70,58 @@ fn find_runnable(ctx: &MContext) -> Option<(GRef, bool)> {
         if let Some(found) = look(ctx, pid) {
             return Some(found);
         }
-        // Nothing to do: give the P back. The global queue is checked under the lock
-        // that producers also take, so work pushed before this point is seen here.
-        {
-            let mut l = s.lock.lock();
-            if s.global_len() > 0 || !l.inboxes[pid].is_empty() {
-                continue;
-            }
-            l.pidleput(s, pid);
-            ctx.p.set(None);
-        }
-        if ctx.spinning.get() {
-            // Decrement first, then re-check: a producer that saw us spinning did not
-            // wake anyone, so its work must be found by this re-check (sched.rs).
-            ctx.spinning.set(false);
-            s.nmspinning.fetch_sub(1, SeqCst);
-            // Other Ps' queues count only for a policy that steals from them.
-            let stealable = cfg.steal_rounds > 0 && s.ps.iter().any(|p| !p.runq.is_empty());
-            if s.global_len() > 0 || stealable {
-                let got = s.lock.lock().pidleget(s);
-                if let Some(pid) = got {
-                    ctx.p.set(Some(pid));
-                    become_spinning(ctx, &s.ps[pid]);
-                    continue;
-                }
-            }
-        }
-        if !m::stopm(ctx) {
+        if !give_back(ctx, pid) {
             return None;
         }
     }
 }
 
+/// Step 6: nothing to do, so give P `pid` back and sleep (out of line: the switch path
+/// never comes here). False when the runtime shuts down meanwhile.
+#[inline(never)]
+fn give_back(ctx: &MContext, pid: usize) -> bool {
+    let s = &*ctx.sched;
+    // The global queue is checked under the lock that producers also take, so work
+    // pushed before this point is seen here.
+    {
+        let mut l = s.lock.lock();
+        if s.global_len() > 0 || !l.inboxes[pid].is_empty() {
+            return true;
+        }
+        l.pidleput(s, pid);
+        ctx.p.set(None);
+    }
+    if ctx.spinning.get() {
+        // Decrement first, then re-check: a producer that saw us spinning did not
+        // wake anyone, so its work must be found by this re-check (sched.rs).
+        ctx.spinning.set(false);
+        s.nmspinning.fetch_sub(1, SeqCst);
+        // Other Ps' queues count only for a policy that steals from them.
+        let stealable = s.config.steal_rounds > 0 && s.ps.iter().any(|p| !p.runq.is_empty());
+        if s.global_len() > 0 || stealable {
+            let got = s.lock.lock().pidleget(s);
+            if let Some(pid) = got {
+                ctx.p.set(Some(pid));
+                become_spinning(ctx, &s.ps[pid]);
+                return true;
+            }
+        }
+    }
+    m::stopm(ctx)
+}
+
 /// Steps 1–5 of the search for work on P `pid`, held by `ctx`'s M (also the step of a
 /// simulated P, `sim/`): a goroutine and whether it inherits the time slice, or `None`.
+/// Only the P's own queue is inline: the rest is out of line, which keeps the switch
+/// path's registers free.
 #[inline(always)]
 pub(crate) fn look(ctx: &MContext, pid: usize) -> Option<(GRef, bool)> {
     let s = &*ctx.sched;
     let cfg = &s.config;
     let p = &s.ps[pid];
-    // Goes round again when something changed: timers fired, a goroutine was moved.
     loop {
         if p.timers.next_when() != u64::MAX {
-            let fired = p.timers.run_expired(timer::now_ns());
-            if fired > 0 && trace::on(s) {
-                points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
-            }
+            run_own_timers(ctx, p);
         }
         // SAFETY: this M holds P `pid`.
         let local = unsafe { p.local() };
@@ -139,44 +145,74 @@ pub(crate) fn look(ctx: &MContext, pid: usize) -> Option<(GRef, bool)> {
                 None => continue,
             }
         }
-        if p.inbox_len() > 0 {
-            // SAFETY: this M holds P `pid`.
-            if let Some(g) = unsafe { s.inbox_take(p) } {
-                return Some((g, false));
-            }
+        match look_elsewhere(ctx, p) {
+            Elsewhere::Found(g) => return Some((g, false)),
+            Elsewhere::Again => continue,
+            Elsewhere::Nothing => return None,
         }
-        // SAFETY: this M holds P `pid`.
-        if let Some(g) = unsafe { s.globrunqget(p, 0) } {
-            return Some((g, false));
-        }
-        if s.io_waiters() {
-            let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
-            if let Some(g) = gs.pop() {
-                // SAFETY: this M holds P `pid`.
-                unsafe { ctx.sched.inject(gs, Some(p)) };
-                return Some((g, false));
-            }
-        }
-        // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
-        if s.earliest_timer() != u64::MAX {
-            let fired = s.run_all_timers(timer::now_ns());
-            if fired > 0 {
-                if trace::on(s) {
-                    points::event_on(ctx, kind::TIMER_FIRE, 0, Some(pid), fired as u32);
-                }
-                continue;
-            }
-        }
-        if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
-            if !ctx.spinning.get() {
-                become_spinning(ctx, p);
-            }
-            if let Some(g) = steal::steal_work(ctx, p) {
-                return Some((g, false));
-            }
-        }
-        return None;
     }
+}
+
+/// What [`look_elsewhere`] found.
+enum Elsewhere {
+    Found(GRef),
+    /// Timers of other Ps fired: look at the own queue again.
+    Again,
+    Nothing,
+}
+
+/// Runs P `p`'s expired timers (`look`, step 0).
+#[inline(never)]
+fn run_own_timers(ctx: &MContext, p: &P) {
+    let fired = p.timers.run_expired(timer::now_ns());
+    if fired > 0 && trace::on(&ctx.sched) {
+        points::event_on(ctx, kind::TIMER_FIRE, 0, Some(p.id), fired as u32);
+    }
+}
+
+/// Steps 3–5 of `look`, once the P's own queue is empty: its inbox, the global queue,
+/// the netpoller, other Ps' timers, stealing.
+#[inline(never)]
+fn look_elsewhere(ctx: &MContext, p: &P) -> Elsewhere {
+    let s = &*ctx.sched;
+    let cfg = &s.config;
+    if p.inbox_len() > 0 {
+        // SAFETY: this M holds P `p`.
+        if let Some(g) = unsafe { s.inbox_take(p) } {
+            return Elsewhere::Found(g);
+        }
+    }
+    // SAFETY: this M holds P `p`.
+    if let Some(g) = unsafe { s.globrunqget(p, 0) } {
+        return Elsewhere::Found(g);
+    }
+    if s.io_waiters() {
+        let mut gs = s.netpoll(Some(std::time::Duration::ZERO));
+        if let Some(g) = gs.pop() {
+            // SAFETY: this M holds P `p`.
+            unsafe { ctx.sched.inject(gs, Some(p)) };
+            return Elsewhere::Found(g);
+        }
+    }
+    // Expired timers of other Ps (idle ones, or busy ones whose M has not looked).
+    if s.earliest_timer() != u64::MAX {
+        let fired = s.run_all_timers(timer::now_ns());
+        if fired > 0 {
+            if trace::on(s) {
+                points::event_on(ctx, kind::TIMER_FIRE, 0, Some(p.id), fired as u32);
+            }
+            return Elsewhere::Again;
+        }
+    }
+    if cfg.steal_rounds > 0 && (ctx.spinning.get() || s.may_spin()) {
+        if !ctx.spinning.get() {
+            become_spinning(ctx, p);
+        }
+        if let Some(g) = steal::steal_work(ctx, p) {
+            return Elsewhere::Found(g);
+        }
+    }
+    Elsewhere::Nothing
 }
 
 /// The policy's `runnext_limit` (tokio's LIFO cap), for `g` just taken from `runnext`:
@@ -291,7 +327,11 @@ pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 // SAFETY: this M holds `p`.
                 unsafe {
                     s.note_runnable(&g, Some(p), false);
-                    s.put(p, g, s.decide.yielded, crate::sched::Event::Yielded)
+                    // Every built-in but `global-fifo` yields to the tail: one test.
+                    match ctx.decide.yielded {
+                        Fixed::LocalTail => s.runqput(p, g, false),
+                        d => s.put(p, g, d, crate::sched::Event::Yielded),
+                    }
                 };
                 return;
             }

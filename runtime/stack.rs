@@ -302,12 +302,21 @@ impl StackPool {
     }
 
     /// Takes a stack of `size` usable bytes: from `cache` (the P's), the global pool,
-    /// or a slab.
+    /// or a slab. The cache hit is inline (it is on every spawn's first run).
+    #[inline(always)]
     pub(crate) fn get(&self, size: usize, cache: &mut Vec<GoStack>) -> Result<GoStack, StackError> {
         if size == self.default_size {
             if let Some(s) = cache.pop() {
                 return Ok(s);
             }
+        }
+        self.get_slow(size, cache)
+    }
+
+    /// [`get`](Self::get) past the P's cache.
+    #[inline(never)]
+    fn get_slow(&self, size: usize, cache: &mut Vec<GoStack>) -> Result<GoStack, StackError> {
+        if size == self.default_size {
             {
                 let mut free = self.free.lock();
                 let n = free.len().min(P_STACK_CACHE / 2);
