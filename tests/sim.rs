@@ -1390,3 +1390,63 @@ fn every_policy_is_deterministic_and_correct() {
     // give the same schedules.
     assert_eq!(per_policy.len(), gort::policy::BuiltIn::NAMES.len());
 }
+
+// ---------------------------------------------------------------------------------------
+// Randomness and clocks inside the runtime follow the simulation
+// ---------------------------------------------------------------------------------------
+
+/// `select!` picks uniformly among ready arms; in simulation its generator is seeded by
+/// the run's seed, so its choices replay (and differ between seeds).
+#[test]
+fn select_choices_replay_with_the_seed() {
+    fn prog() -> Vec<u8> {
+        let (ta, ra) = chan::bounded::<u8>(16);
+        let (tb, rb) = chan::bounded::<u8>(16);
+        for _ in 0..16 {
+            ta.send(0).unwrap();
+            tb.send(1).unwrap();
+        }
+        (0..16)
+            .map(|_| gort::select! { recv(ra) -> v => v.unwrap(), recv(rb) -> v => v.unwrap() })
+            .collect()
+    }
+    let mut seen = HashSet::new();
+    for seed in 0..10 {
+        let a = sim::try_run(seed, 1, prog).unwrap();
+        let b = sim::try_run(seed, 1, prog).unwrap();
+        assert_eq!(a.value, b.value, "seed {seed}");
+        assert_eq!(a.schedule_hash, b.schedule_hash, "seed {seed}");
+        seen.insert(a.value);
+    }
+    assert!(seen.len() > 1, "ten seeds made the same 16 choices");
+}
+
+/// The mutex's starvation mode (a waiter held off longer than 1 ms) measures waits on
+/// the timer clock, so in simulation a virtual wait counts and real time does not.
+#[test]
+fn mutex_starvation_is_measured_on_virtual_time() {
+    fn held_off(wait: fn()) -> bool {
+        sim::run(3, 1, move || {
+            let m = Arc::new(Mutex::new(0u32));
+            let g = m.lock();
+            let waiter = {
+                let m = m.clone();
+                gort::spawn(move || *m.lock() += 1)
+            };
+            gort::yield_now(); // the waiter queues on the lock
+            wait();
+            drop(g);
+            let again = m.lock(); // barge in before the woken waiter runs
+            gort::yield_now(); // the waiter finds it taken after its wait
+            let starving = m.is_starving();
+            drop(again);
+            waiter.join().unwrap();
+            assert_eq!(*m.lock(), 1);
+            starving
+        })
+    }
+    assert!(held_off(|| gort::time::sleep(Duration::from_millis(5))));
+    assert!(!held_off(|| gort::blocking(|| std::thread::sleep(
+        Duration::from_millis(5)
+    ))));
+}

@@ -58,7 +58,7 @@
 
 mod channel;
 mod error;
-mod select;
+pub(crate) mod select;
 mod waiters;
 
 #[cfg(all(test, loom))]

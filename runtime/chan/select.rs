@@ -175,12 +175,23 @@ pub enum Timeout {
     At(Instant),
 }
 
+thread_local! {
+    /// The arm-order generator's state (0: not seeded yet).
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// Seeds this thread's arm-order generator (a simulation's driver: one seed, one
+/// sequence of choices); `None` goes back to seeding from the clock on next use.
+pub(crate) fn seed_rand(seed: Option<u64>) {
+    let state = seed.map_or(0, |s| {
+        (s ^ 0x5E1E_C7).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+    });
+    RNG.with(|r| r.set(state));
+}
+
 /// A per-thread xorshift64* generator for the arm order (no shared state; not
 /// cryptographic). Read and written within one call, never across a scheduling point.
 fn rand() -> u64 {
-    thread_local! {
-        static RNG: Cell<u64> = const { Cell::new(0) };
-    }
     RNG.with(|r| {
         let mut x = r.get();
         if x == 0 {

@@ -37,6 +37,8 @@ pub(crate) fn drive<H>(
 ) -> (Outcome, H) {
     let _altstack = overflow::ThreadAltStack::install();
     let clock = VirtualClock::start(sched);
+    // `select!` draws its arm order from a per-thread generator: seed it too.
+    crate::chan::select::seed_rand(Some(seed));
     let main = start();
     let ctx = MContext::new(sched.clone(), Arc::new(M::new(0)));
     ctx.reseed(seed);
@@ -90,6 +92,7 @@ pub(crate) fn drive<H>(
     ctx.p.set(None);
     context::set_current(outer);
     drop(clock);
+    crate::chan::select::seed_rand(None);
     let out = Outcome {
         hash: hash.0,
         steps,

@@ -9,7 +9,9 @@
 //! goroutine is asleep and the run reports a deadlock with a dump.
 //!
 //! One seed gives one schedule: the same decisions in the same order, summed up by
-//! [`Run::schedule_hash`]. Another seed gives another interleaving, which makes the
+//! [`Run::schedule_hash`], and the same `select!` choices (their generator is seeded
+//! too). Another seed gives another interleaving (with two Ps or more: with one, the seed
+//! only changes `select!` choices, since a single P's order is fixed), which makes the
 //! simulator a goroutine-level complement to loom: run a concurrent scenario under
 //! many seeds with [`check`], and a failing seed comes with the command that replays it.
 //!

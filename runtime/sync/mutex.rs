@@ -216,7 +216,7 @@ impl RawMutex {
                     }
                     // Registered. A waiter that already waited goes to the queue's head.
                     let lifo = wait_start.is_some();
-                    let start = *wait_start.get_or_insert_with(Instant::now);
+                    let start = *wait_start.get_or_insert_with(crate::timer::now);
                     match self.sema.acquire(
                         lifo,
                         deadline,
@@ -228,7 +228,8 @@ impl RawMutex {
                         Acquired::TimedOut => return false,
                         Acquired::Teardown => teardown_block("Mutex::lock"),
                     }
-                    starving = starving || start.elapsed() > STARVATION_THRESHOLD;
+                    let waited = crate::timer::now().saturating_duration_since(start);
+                    starving = starving || waited > STARVATION_THRESHOLD;
                     old = self.state.load(Relaxed);
                     if old & STARVING != 0 {
                         // Handed off: we own the mutex, but LOCKED is clear and we are
