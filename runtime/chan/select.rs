@@ -184,7 +184,7 @@ thread_local! {
 /// sequence of choices); `None` goes back to seeding from the clock on next use.
 pub(crate) fn seed_rand(seed: Option<u64>) {
     let state = seed.map_or(0, |s| {
-        (s ^ 0x5E1E_C7).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
+        (s ^ 0x005E_1EC7).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1
     });
     RNG.with(|r| r.set(state));
 }

@@ -1,15 +1,37 @@
-//! The `gort-lab` binary on a tiny matrix: it writes results.md, results.csv,
-//! summary.csv and well-formed SVGs with a series per config, and rejects unknown names.
+//! The `gort-lab` binary on tiny matrices: `--quick` writes results.md, results.csv,
+//! summary.csv and well-formed SVGs with a series per config; every policy name is a
+//! configuration; unknown names are rejected with the valid ones; `--sim` is
+//! deterministic. Also: docs/research.md shows the lab's outside policy as it is.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 const CONFIGS: [&str; 3] = ["go", "no-runnext", "no-steal"];
 
-fn out_dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gort-lab-test-{}", std::process::id()));
+/// The built-in policies (`gort::policy::BuiltIn::NAMES`) and the lab's outside one.
+const POLICIES: [&str; 8] = [
+    "go",
+    "tokio",
+    "steal-one",
+    "round-robin-victims",
+    "no-runnext",
+    "global-fifo",
+    "work-sharing",
+    "lab-wake-balance",
+];
+
+fn out_dir(tag: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gort-lab-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     d
+}
+
+fn lab(out: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_gort-lab"))
+        .args(["--out", out.to_str().unwrap()])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 fn csv(text: &str) -> (Vec<String>, Vec<Vec<String>>) {
@@ -29,7 +51,7 @@ fn col(head: &[String], name: &str) -> usize {
 
 #[test]
 fn a_tiny_matrix_writes_every_output() {
-    let out = out_dir();
+    let out = out_dir("quick");
     let o = Command::new(env!("CARGO_BIN_EXE_gort-lab"))
         .args(["--quick", "--out", out.to_str().unwrap()])
         .args([
@@ -137,9 +159,156 @@ fn unknown_names_are_errors_that_list_the_valid_ones() {
         "{e}"
     );
     let o = Command::new(env!("CARGO_BIN_EXE_gort-lab"))
-        .args(["--out", "/nonexistent", "--configs", "bogus"])
+        .args(["--out", "/nonexistent", "--configs", "go,bogus"])
         .output()
         .unwrap();
+    assert_eq!(o.status.code(), Some(2));
     let e = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success() && e.contains("steal-one"), "{e}");
+    assert!(e.contains("'bogus'"), "{e}");
+    let valid = e.split("valid configs are").nth(1).unwrap_or_default();
+    for name in POLICIES
+        .iter()
+        .chain(&["no-steal", "global-every-tick", "no-spin", "slice-100us"])
+    {
+        assert!(valid.contains(name), "the error lacks {name}: {e}");
+    }
+}
+
+#[test]
+fn every_policy_name_is_a_configuration() {
+    // Under --sim --quick with one seed and one small workload, so it takes a second.
+    let out = out_dir("policies");
+    let o = lab(
+        &out,
+        &[
+            "--sim",
+            "--quick",
+            "--runs",
+            "1",
+            "--workloads",
+            "ping-pong",
+            "--configs",
+            &POLICIES[1..].join(","),
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    for name in POLICIES {
+        assert!(
+            md.contains(&format!("| {name} | 2 |")),
+            "no row for {name}:\n{md}"
+        );
+    }
+    // Without --configs: the seven built-in policies, not the outside one or the knobs.
+    let o = lab(
+        &out,
+        &[
+            "--sim",
+            "--quick",
+            "--runs",
+            "1",
+            "--workloads",
+            "ping-pong",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let md = std::fs::read_to_string(out.join("results.md")).unwrap();
+    for name in &POLICIES[..7] {
+        assert!(
+            md.contains(&format!("| {name} | 2 |")),
+            "no row for {name}:\n{md}"
+        );
+    }
+    for name in ["lab-wake-balance", "no-steal", "no-spin"] {
+        assert!(
+            !md.contains(&format!("| {name} | 2 |")),
+            "{name} in the default set"
+        );
+    }
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn sim_gives_identical_files_for_the_same_seed() {
+    let (a, b) = (out_dir("sim-a"), out_dir("sim-b"));
+    let args = [
+        "--sim",
+        "--quick",
+        "--seed",
+        "7",
+        "--runs",
+        "2",
+        "--workloads",
+        "skynet,timers,server",
+        "--configs",
+        "policies,outside,no-spin,slice-100us",
+    ];
+    for out in [&a, &b] {
+        let o = lab(out, &args);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert!(o.status.success(), "{stderr}");
+        // The server and the real-clock knob are skipped with a note, not run.
+        assert!(stderr.contains("skips server"), "{stderr}");
+        assert!(stderr.contains("skips slice-100us"), "{stderr}");
+    }
+    for f in [
+        "results.md",
+        "results.csv",
+        "summary.csv",
+        "sim_counters.svg",
+    ] {
+        let (x, y) = (
+            std::fs::read(a.join(f)).unwrap(),
+            std::fs::read(b.join(f)).unwrap(),
+        );
+        assert!(x == y, "{f} differs between two runs with the same seeds");
+    }
+    let (head, rows) = csv(&std::fs::read_to_string(a.join("results.csv")).unwrap());
+    // 2 workloads × 9 configs × 2 seeds, seeds 7 and 8, virtual time only where it sleeps.
+    assert_eq!(rows.len(), 2 * 9 * 2);
+    let (seed, vt, w) = (
+        col(&head, "seed"),
+        col(&head, "virtual_ms"),
+        col(&head, "workload"),
+    );
+    assert!(rows.iter().all(|r| r[seed] == "7" || r[seed] == "8"));
+    for r in &rows {
+        let v: f64 = r[vt].parse().unwrap();
+        assert_eq!(v > 0.0, r[w] == "timers", "{r:?}");
+    }
+    let md = std::fs::read_to_string(a.join("results.md")).unwrap();
+    assert!(
+        md.contains("Skipped: server") && md.contains("`slice-100us`"),
+        "{md}"
+    );
+    assert!(
+        !md.contains("wall time"),
+        "simulated results mention wall time:\n{md}"
+    );
+    let svg = std::fs::read_to_string(a.join("sim_counters.svg")).unwrap();
+    roxmltree::Document::parse(&svg).unwrap();
+    std::fs::remove_dir_all(&a).unwrap();
+    std::fs::remove_dir_all(&b).unwrap();
+}
+
+#[test]
+fn research_md_shows_the_outside_policy_as_it_is() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let doc = std::fs::read_to_string(root.join("../docs/research.md")).unwrap();
+    let code = std::fs::read_to_string(root.join("src/lab/outside.rs")).unwrap();
+    // Every line of the policy (from its struct to the end of its impl) is in the doc's
+    // example, in order.
+    let start = code.find("pub struct WakeBalance").unwrap();
+    let mut rest = doc.as_str();
+    let lines = code[start..]
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("//"));
+    for line in lines {
+        let line = line.replace("pub struct", "struct");
+        match rest.find(&line) {
+            Some(i) => rest = &rest[i + line.len()..],
+            None => panic!("docs/research.md lacks (in order) the line: {line}"),
+        }
+    }
 }

@@ -9,22 +9,35 @@ use super::workloads::{self, Workload};
 
 /// Usage text, for `--help` and errors.
 pub const USAGE: &str = "\
-usage: gort-lab [--quick] --out DIR [--workloads a,b] [--configs x,y] [--procs 1,2]
-                [--runs N] [--slo-us N] [--service fixed|exp|bimodal] [--service-us N]
-                [--loads 0.2,0.5,0.9] [--level-ms N]
+usage: gort-lab [--quick] [--sim [--seed N]] --out DIR [--workloads a,b] [--configs x,y]
+                [--procs 1,2] [--runs N] [--slo-us N] [--service fixed|exp|bimodal]
+                [--service-us N] [--loads 0.2,0.5,0.9] [--level-ms N]
 
-Runs every workload under every configuration (named sets of runtime knobs, `go` =
-Go's defaults = the baseline) at every procs value, N runs each with the configs in
-a rotated order each run, a fresh runtime per run. Writes DIR/results.md (medians,
-spread, ratio to go, scheduler counters), DIR/results.csv (one row per run),
-DIR/summary.csv (one row per cell), DIR/<workload>.svg and DIR/latency_load.svg.
+Runs every workload under every configuration at every procs value, N runs each with
+the configurations in a rotated order each run, a fresh runtime per run. A
+configuration is one of gort's scheduling policies (go = Go's = the baseline, tokio,
+steal-one, round-robin-victims, no-runnext, global-fifo, work-sharing: the default
+set), the lab's outside policy (lab-wake-balance), or Go's policy with one knob
+changed (no-steal, global-every-tick, no-spin, slice-100us). Writes DIR/results.md
+(medians, spread, ratio to go, scheduler counters), DIR/results.csv (one row per
+run), DIR/summary.csv (one row per cell), DIR/<workload>.svg and DIR/latency_load.svg.
 Progress goes to stderr.
 
+With --sim, every closed workload runs in gort's deterministic simulation instead
+(the server, which needs a plain OS thread and the wall clock, is skipped): run i
+uses seed N+i, and the lab reports scheduling decisions (schedule steps, switches,
+steals, stolen, global pulls, runnext runs, spins) and virtual time instead of wall
+time, each with its ratio to go. The same seeds give byte-identical files.
+DIR/sim_counters.svg plots the counters.
+
   --quick        small workloads, procs 2, 3 runs, short load levels (< 1 min)
+  --sim          deterministic simulation (see above); --quick: < 30 s
+  --seed         first simulation seed (default 0)
   --workloads    subset of the workloads (default: all)
-  --configs      subset of the configurations (default: all; go is always added)
-  --procs        Ps per runtime (default 1,2; --quick: 2)
-  --runs         runs per cell (default 5; --quick: 3)
+  --configs      configurations or groups: policies (the default), outside, knobs,
+                 all; go is always added
+  --procs        Ps per runtime (default 1,2; --quick: 2; --sim: 2,4)
+  --runs         runs (seeds under --sim) per cell (default 5; --quick: 3)
   --slo-us       p99 sojourn SLO for the server workload, µs (default 1000)
   --service      server service-time distribution (default exp)
   --service-us   mean service time, µs (default 50)
@@ -37,12 +50,19 @@ Progress goes to stderr.
 pub struct Args {
     /// `--quick`.
     pub quick: bool,
+    /// `--sim`: deterministic simulation instead of real runs.
+    pub sim: bool,
+    /// First simulation seed; run `i` uses `seed + i`.
+    pub seed: u64,
     /// Output folder.
     pub out: PathBuf,
     /// Workloads, in the order of [`workloads::ALL`].
     pub workloads: Vec<&'static Workload>,
     /// Configurations, baseline first.
     pub configs: Vec<&'static LabConfig>,
+    /// Under `--sim`: configurations asked for that cannot be simulated (left out of
+    /// `configs`).
+    pub sim_skipped: Vec<&'static LabConfig>,
     /// Procs values.
     pub procs: Vec<usize>,
     /// Runs per cell.
@@ -75,6 +95,7 @@ fn list<T>(v: &str, what: &str, parse: impl Fn(&str) -> Option<T>) -> Result<Vec
 /// print; `Ok(None)` means `--help`.
 pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
     let mut quick = false;
+    let mut sim = false;
     let mut out = None;
     let mut opts: Vec<(String, String)> = Vec::new();
     let mut it = argv.iter();
@@ -82,8 +103,9 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
         match a.as_str() {
             "-h" | "--help" => return Ok(None),
             "--quick" => quick = true,
+            "--sim" => sim = true,
             "--out" | "--workloads" | "--configs" | "--procs" | "--runs" | "--slo-us"
-            | "--service" | "--service-us" | "--loads" | "--level-ms" => {
+            | "--service" | "--service-us" | "--loads" | "--level-ms" | "--seed" => {
                 let v = it.next().ok_or_else(|| format!("{a} needs a value"))?;
                 if a == "--out" {
                     out = Some(PathBuf::from(v));
@@ -96,10 +118,17 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
     }
     let mut args = Args {
         quick,
+        sim,
+        seed: 0,
         out: out.ok_or("--out DIR is required")?,
         workloads: workloads::ALL.iter().collect(),
-        configs: configs::ALL.iter().collect(),
-        procs: if quick { vec![2] } else { vec![1, 2] },
+        configs: configs::default_set(),
+        sim_skipped: Vec::new(),
+        procs: match (quick, sim) {
+            (true, _) => vec![2],
+            (false, true) => vec![2, 4],
+            (false, false) => vec![1, 2],
+        },
         runs: if quick { 3 } else { 5 },
         slo_us: 1000.0,
         service: Service::Exp,
@@ -126,7 +155,7 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
                 let cs = list(&v, "config", configs::by_name)
                     .map_err(|e| format!("{e}: valid configs are {}", configs::names()))?;
                 let mut chosen: Vec<&'static LabConfig> = vec![&configs::ALL[0]];
-                for c in cs {
+                for c in cs.into_iter().flatten() {
                     if !chosen.iter().any(|x| x.name == c.name) {
                         chosen.push(c);
                     }
@@ -142,6 +171,9 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
                     .ok()
                     .filter(|&r: &usize| r >= 1)
                     .ok_or(format!("bad --runs '{v}'"))?;
+            }
+            "--seed" => {
+                args.seed = v.parse().map_err(|_| format!("bad --seed '{v}'"))?;
             }
             "--slo-us" => {
                 args.slo_us = v
@@ -182,6 +214,11 @@ pub fn parse(argv: &[String]) -> Result<Option<Args>, String> {
             _ => unreachable!("listed above"),
         }
     }
+    if args.sim {
+        let (ok, skipped) = args.configs.iter().partition(|c| c.simulable);
+        args.configs = ok;
+        args.sim_skipped = skipped;
+    }
     Ok(Some(args))
 }
 
@@ -199,6 +236,34 @@ mod tests {
         assert!(e.contains("nope") && e.contains("skynet"), "{e}");
         let e = p("--out x --configs zzz").unwrap_err();
         assert!(e.contains("zzz") && e.contains("no-runnext"), "{e}");
+    }
+
+    #[test]
+    fn the_default_set_is_the_built_in_policies_and_groups_expand() {
+        let a = p("--out x").unwrap().unwrap();
+        let names: Vec<_> = a.configs.iter().map(|c| c.name).collect();
+        assert_eq!(names, gort::policy::BuiltIn::NAMES);
+        let a = p("--out x --configs knobs,outside,no-spin")
+            .unwrap()
+            .unwrap();
+        let names: Vec<_> = a.configs.iter().map(|c| c.name).collect();
+        assert_eq!(
+            names,
+            [
+                "go",
+                "no-steal",
+                "global-every-tick",
+                "no-spin",
+                "slice-100us",
+                "lab-wake-balance"
+            ]
+        );
+        assert_eq!(
+            p("--out x --configs all").unwrap().unwrap().configs.len(),
+            configs::ALL.len()
+        );
+        let a = p("--out x --sim --seed 9").unwrap().unwrap();
+        assert!(a.sim && a.seed == 9 && a.procs == [2, 4]);
     }
 
     #[test]

@@ -1,22 +1,68 @@
-//! Named configurations: sets of `Builder` knobs compared against `go`, the defaults.
-//! When the `Policy` trait exists, a policy becomes one more way to fill a `LabConfig`.
+//! Named configurations: the runtimes the lab compares, each against `go`.
+//!
+//! There are three kinds, all filling the same [`LabConfig`] and going through the same
+//! matrix, tables and plots:
+//!
+//! - **policies**: gort's seven built-in scheduling policies, applied with
+//!   `Builder::policy(BuiltIn::...)` and named as the runtime names them
+//!   (`BuiltIn::NAMES`). They are the default matrix; `go` is the baseline.
+//! - **an outside policy**: [`WakeBalance`](super::outside::WakeBalance)
+//!   (`lab-wake-balance`), written in the lab against the public `Policy` trait, to show
+//!   that a policy defined outside gort is measured like a built-in one.
+//! - **knobs**: Go's policy with one `Builder` knob changed, for the choices no policy
+//!   covers (no stealing at all, a fairness tick of 1, no spinning, a shorter inherited
+//!   time slice). The knob versions of `no-runnext`, `steal-one` and victim order are
+//!   gone: the policies of the same names do the same.
+//!
+//! Every configuration sets its policy explicitly, so a `GORT_POLICY` in the
+//! environment cannot change what a row measures.
 
 use std::time::Duration;
 
-use gort::{Builder, SpinningLimit, VictimOrder};
+use gort::policy::BuiltIn;
+use gort::{Builder, SpinningLimit};
 
-/// A named set of knob values.
+use super::outside::WakeBalance;
+
+/// What kind of configuration this is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A built-in policy of gort.
+    Policy,
+    /// A policy defined in the lab (outside the runtime crate).
+    Outside,
+    /// Go's policy with a `Builder` knob changed.
+    Knob,
+}
+
+impl Kind {
+    /// A word for tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Policy => "built-in policy",
+            Kind::Outside => "outside policy",
+            Kind::Knob => "knob",
+        }
+    }
+}
+
+/// A named way to configure a runtime.
 #[derive(Clone, Copy, Debug)]
 pub struct LabConfig {
     /// Short name used on the command line, in tables and legends.
     pub name: &'static str,
     /// What it changes relative to `go`.
     pub about: &'static str,
+    /// Policy, outside policy or knob.
+    pub kind: Kind,
+    /// Whether `--sim` can run it: not when what it changes is measured on the real
+    /// clock inside the runtime.
+    pub simulable: bool,
     apply: fn(Builder) -> Builder,
 }
 
 impl LabConfig {
-    /// Applies this configuration's knobs to `b`.
+    /// Applies this configuration to `b`.
     pub fn apply(&self, b: Builder) -> Builder {
         (self.apply)(b)
     }
@@ -25,60 +71,126 @@ impl LabConfig {
 /// The baseline every ratio is taken against.
 pub const BASELINE: &str = "go";
 
-/// Every configuration, baseline first.
+/// How many of [`ALL`]'s first entries are the built-in policies (the default matrix).
+pub const POLICIES: usize = 7;
+
+/// Every configuration: the built-in policies (Go's first, in `BuiltIn::ALL` order), the
+/// outside policy, then the knobs.
 pub const ALL: &[LabConfig] = &[
     LabConfig {
         name: "go",
-        about: "Go's defaults (baseline)",
-        apply: |b| b,
+        about: "Go's proc.go: spawns and wakeups take runnext, 1 global pull per 61 ticks, \
+                4 rounds of half-queue steals from random victims, spinning ≤ half the busy Ps \
+                (baseline)",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::Go),
     },
     LabConfig {
-        name: "no-runnext",
-        about: "spawned and woken goroutines go to the tail of the local queue",
-        apply: |b| b.runnext(false),
+        name: "tokio",
+        about: "tokio's: LIFO slot capped at 3 runs in a row, global pull every 31 ticks, \
+                1 round of half-queue steals from a random start in index order",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::Tokio),
     },
     LabConfig {
         name: "steal-one",
-        about: "a thief takes one goroutine instead of half the victim's queue",
-        // 1/1000 is the smallest step (permille); rounded up it is one goroutine for
-        // any ring up to 1000 slots.
-        apply: |b| b.steal_fraction(0.001),
+        about: "Go's, but a thief takes one goroutine instead of half the victim's queue",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::StealOne),
+    },
+    LabConfig {
+        name: "round-robin-victims",
+        about: "Go's, but victims are visited from the thief's own index on, no randomness",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::RoundRobinVictims),
+    },
+    LabConfig {
+        name: "no-runnext",
+        about: "Go's, but spawned and woken goroutines go to the tail of the local ring",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::NoRunnext),
+    },
+    LabConfig {
+        name: "global-fifo",
+        about: "one shared FIFO for everything, one goroutine per pull, no stealing \
+                (a centralized dispatcher)",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::GlobalFifo),
+    },
+    LabConfig {
+        name: "work-sharing",
+        about: "new and woken goroutines are pushed to the least-loaded P; no stealing",
+        kind: Kind::Policy,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::WorkSharing),
+    },
+    LabConfig {
+        name: "lab-wake-balance",
+        about: "Go's, but a woken goroutine goes to the least-loaded P when the waker's P has \
+                2+ more goroutines waiting (tools/src/lab/outside.rs)",
+        kind: Kind::Outside,
+        simulable: true,
+        apply: |b| b.policy(WakeBalance),
     },
     LabConfig {
         name: "no-steal",
-        about: "steal_rounds 0: idle Ps never steal (only the global queue balances)",
-        apply: |b| b.steal_rounds(0),
-    },
-    LabConfig {
-        name: "rr-victims",
-        about: "victims visited in index order from the thief's own index + 1",
-        apply: |b| b.victim_order(VictimOrder::RoundRobin),
+        about: "Go's with steal_rounds 0: idle Ps never steal (only the global queue balances)",
+        kind: Kind::Knob,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::Go).steal_rounds(0),
     },
     LabConfig {
         name: "global-every-tick",
-        about: "global_queue_interval 1: the global queue is checked first on every tick",
-        apply: |b| b.global_queue_interval(1),
+        about: "Go's with global_queue_interval 1: the global queue is checked first on every tick",
+        kind: Kind::Knob,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::Go).global_queue_interval(1),
     },
     LabConfig {
         name: "no-spin",
-        about: "no spinning Ms: an M without work parks at once",
-        apply: |b| b.spinning(SpinningLimit::AtMost(0)),
+        about: "Go's with no spinning Ms: an M without work parks at once",
+        kind: Kind::Knob,
+        simulable: true,
+        apply: |b| b.policy(BuiltIn::Go).spinning(SpinningLimit::AtMost(0)),
     },
     LabConfig {
         name: "slice-100us",
-        about: "runnext chains inherit a 100 µs slice instead of 10 ms",
-        apply: |b| b.time_slice(Duration::from_micros(100)),
+        about: "Go's with a 100 µs inherited slice for runnext chains instead of 10 ms",
+        kind: Kind::Knob,
+        simulable: false,
+        apply: |b| b.policy(BuiltIn::Go).time_slice(Duration::from_micros(100)),
     },
 ];
 
-/// The configuration with this name.
-pub fn by_name(name: &str) -> Option<&'static LabConfig> {
-    ALL.iter().find(|c| c.name == name)
+/// The default matrix: the seven built-in policies.
+pub fn default_set() -> Vec<&'static LabConfig> {
+    ALL[..POLICIES].iter().collect()
 }
 
-/// Names of all configurations, comma-separated, for error messages.
+/// The configurations a `--configs` item names: one configuration, or a group
+/// (`policies`: the built-ins, `outside`, `knobs`, `all`).
+pub fn by_name(name: &str) -> Option<Vec<&'static LabConfig>> {
+    let of = |k: Kind| ALL.iter().filter(|c| c.kind == k).collect::<Vec<_>>();
+    match name {
+        "policies" => Some(of(Kind::Policy)),
+        "outside" => Some(of(Kind::Outside)),
+        "knobs" => Some(of(Kind::Knob)),
+        "all" => Some(ALL.iter().collect()),
+        _ => ALL.iter().find(|c| c.name == name).map(|c| vec![c]),
+    }
+}
+
+/// Names of all configurations and groups, for error messages.
 pub fn names() -> String {
-    ALL.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+    let mut v: Vec<&str> = ALL.iter().map(|c| c.name).collect();
+    v.extend(["policies", "outside", "knobs", "all"]);
+    v.join(", ")
 }
 
 #[cfg(test)]
@@ -89,8 +201,21 @@ mod tests {
     fn every_config_builds_a_valid_runtime_config() {
         for c in ALL {
             let b = c.apply(gort::Runtime::builder().procs(2).chaos(None));
-            assert!(b.config().is_ok(), "{}: {:?}", c.name, b.config());
+            let cfg = b.config();
+            assert!(cfg.is_ok(), "{}: {:?}", c.name, cfg);
+            let policy = cfg.unwrap().policy;
+            match c.kind {
+                Kind::Knob => assert_eq!(policy.name(), "go"),
+                _ => assert_eq!(policy.name(), c.name),
+            }
         }
         assert_eq!(ALL[0].name, BASELINE);
+    }
+
+    #[test]
+    fn the_policies_are_the_runtimes_built_ins_in_order() {
+        let names: Vec<&str> = ALL[..POLICIES].iter().map(|c| c.name).collect();
+        assert_eq!(names, BuiltIn::NAMES);
+        assert!(ALL[POLICIES..].iter().all(|c| c.kind != Kind::Policy));
     }
 }

@@ -2,21 +2,32 @@
 //! configurations rotated by one position per run so no configuration always runs first
 //! (after a cold start) or right after the same neighbour (thermal, page-cache and
 //! allocator state carry over between runs in one process).
+//!
+//! Under `--sim` ([`run_sim_matrix`]) every closed workload runs in gort's deterministic
+//! simulation instead: run `i` uses seed `--seed + i`, nothing is timed, and a run's
+//! numbers depend only on (workload, configuration, procs, seed).
 
 use std::time::{Duration, Instant};
 
-use gort::Runtime;
+use gort::{Builder, Runtime};
 
 use super::cli::Args;
 use super::configs::LabConfig;
 use super::openloop::{self, LevelSpec};
-use super::record::{Counters, RunRecord};
+use super::record::{Counters, RunRecord, SimRun};
 use super::workloads::{Kind, Scale, Workload};
 
-/// A fresh runtime for one run. Chaos is off explicitly so a `GORT_CHAOS` in the
+/// The settings of every run. Chaos is off explicitly so a `GORT_CHAOS` in the
 /// environment cannot skew results; latency is sampled one transition in 8 (same for
 /// every config) to fill the histograms without much overhead.
-fn runtime(cfg: &LabConfig, procs: usize, open_loop: bool) -> Runtime {
+///
+/// Under `--sim` the inherited time slice of `runnext` chains is pinned to an hour
+/// ([`SIM_TIME_SLICE`]): the runtime measures that slice with the CPU's cycle counter
+/// even in simulation, so with Go's 10 ms a long goroutine run (a spawn loop on a loaded
+/// machine) made the schedule depend on real time and the same seed give different
+/// counters. On virtual time, which stands still while goroutines run, the slice would
+/// not expire either, so the pin gives the schedule a virtual-time slice would.
+fn builder(cfg: &LabConfig, procs: usize, open_loop: bool, sim: bool) -> Builder {
     let b = Runtime::builder()
         .procs(procs)
         .chaos(None)
@@ -25,7 +36,16 @@ fn runtime(cfg: &LabConfig, procs: usize, open_loop: bool) -> Runtime {
         .hog_warning(false)
         // The open-loop dispatcher is a plain thread that gort cannot see.
         .deadlock_detection(!open_loop);
+    let b = if sim { b.time_slice(SIM_TIME_SLICE) } else { b };
     cfg.apply(b)
+}
+
+/// The `runnext` time slice of simulated runs (see [`builder`]).
+pub const SIM_TIME_SLICE: Duration = Duration::from_secs(3600);
+
+/// A fresh runtime for one run.
+fn runtime(cfg: &LabConfig, procs: usize, open_loop: bool) -> Runtime {
+    builder(cfg, procs, open_loop, false)
         .build()
         .unwrap_or_else(|e| panic!("config {}: {e}", cfg.name))
 }
@@ -69,11 +89,7 @@ fn run_closed(w: &Workload, cfg: &LabConfig, procs: usize, scale: Scale) -> (Dur
 /// Runs every cell `args.runs` times and returns one record per run (per load level
 /// for the server). Prints a progress line per run on stderr.
 pub fn run_matrix(args: &Args) -> Vec<RunRecord> {
-    let scale = if args.quick {
-        Scale::Quick
-    } else {
-        Scale::Full
-    };
+    let scale = scale(args);
     let total = steps(args);
     let started = Instant::now();
     let mut done = 0;
@@ -98,6 +114,7 @@ pub fn run_matrix(args: &Args) -> Vec<RunRecord> {
                                     wall,
                                     sojourn: None,
                                     counters,
+                                    sim: None,
                                 }
                             }
                             Some(load) => {
@@ -122,6 +139,7 @@ pub fn run_matrix(args: &Args) -> Vec<RunRecord> {
                                     wall: t.elapsed(),
                                     sojourn: Some(s),
                                     counters: Counters::from_metrics(&rt.metrics()),
+                                    sim: None,
                                 }
                             }
                         };
@@ -149,6 +167,134 @@ pub fn run_matrix(args: &Args) -> Vec<RunRecord> {
         }
     }
     out
+}
+
+fn scale(args: &Args) -> Scale {
+    if args.quick {
+        Scale::Quick
+    } else {
+        Scale::Full
+    }
+}
+
+/// One simulated run of a closed workload. The workload runs as the main goroutine and
+/// reads the virtual clock and the counters itself at its end (the simulated runtime is
+/// gone when `try_run_with` returns).
+pub fn run_sim(
+    w: &Workload,
+    cfg: &LabConfig,
+    procs: usize,
+    scale: Scale,
+    seed: u64,
+) -> Result<RunRecord, String> {
+    let Kind::Closed { run, expect } = w.kind else {
+        return Err(format!("{} cannot run in simulation", w.name));
+    };
+    let rerun =
+        || {
+            format!(
+            "rerun: gort-lab --sim{} --workloads {} --configs {} --procs {procs} --seed {seed} \
+             --runs 1 --out DIR",
+            if scale == Scale::Quick { " --quick" } else { "" },
+            w.name,
+            cfg.name
+        )
+        };
+    let b = builder(cfg, procs, false, true);
+    let done = gort::sim::try_run_with(b, seed, move || {
+        let start = gort::time::now();
+        let value = run(scale);
+        let elapsed = gort::time::now().saturating_duration_since(start);
+        (value, elapsed, gort::metrics())
+    })
+    .map_err(|e| {
+        format!(
+            "{} under {} (procs {procs}) failed in simulation, seed {seed}: {}\n{}",
+            w.name,
+            cfg.name,
+            e.message,
+            rerun()
+        )
+    })?;
+    let (value, virtual_time, metrics) = done.value;
+    if value != expect(scale) {
+        return Err(format!(
+            "{} under {} (procs {procs}, seed {seed}) gave a wrong checksum\n{}",
+            w.name,
+            cfg.name,
+            rerun()
+        ));
+    }
+    Ok(RunRecord {
+        workload: w.name,
+        config: cfg.name,
+        procs,
+        run: 0,
+        wall: Duration::ZERO,
+        sojourn: None,
+        counters: Counters::from_metrics(&metrics),
+        sim: Some(SimRun {
+            seed,
+            steps: done.steps,
+            schedule_hash: done.schedule_hash,
+            virtual_time,
+        }),
+    })
+}
+
+/// Runs every simulable cell under `args.runs` seeds and returns one record per run,
+/// or the first failure (a deadlock, a panic, a wrong checksum) with the command that
+/// replays it. Prints a progress line per run on stderr.
+pub fn run_sim_matrix(args: &Args) -> Result<Vec<RunRecord>, String> {
+    let scale = scale(args);
+    let ws: Vec<&Workload> = args
+        .workloads
+        .iter()
+        .copied()
+        .filter(|w| w.simulable())
+        .collect();
+    for w in args.workloads.iter().filter(|w| !w.simulable()) {
+        eprintln!(
+            "gort-lab: --sim skips {}: it needs a plain OS thread and the wall clock",
+            w.name
+        );
+    }
+    for c in &args.sim_skipped {
+        eprintln!(
+            "gort-lab: --sim skips {}: it depends on the real clock (the runtime measures \
+             the runnext slice with the cycle counter, also in simulation)",
+            c.name
+        );
+    }
+    let total = ws.len() * args.procs.len() * args.configs.len() * args.runs;
+    let started = Instant::now();
+    let mut out = Vec::with_capacity(total);
+    for run in 0..args.runs {
+        let seed = args.seed.wrapping_add(run as u64);
+        for w in &ws {
+            for &procs in &args.procs {
+                for cfg in &args.configs {
+                    let mut rec = run_sim(w, cfg, procs, scale, seed)?;
+                    rec.run = run;
+                    let c = &rec.counters;
+                    eprintln!(
+                        "[{}/{total} {:.1}s] {} {} procs={} seed {seed}: {} steps, {} steals, \
+                         {} global pulls",
+                        out.len() + 1,
+                        started.elapsed().as_secs_f64(),
+                        w.name,
+                        cfg.name,
+                        procs,
+                        rec.sim.map_or(0, |s| s.steps),
+                        c.steals,
+                        c.global_pulls,
+                    );
+                    out.push(rec);
+                }
+            }
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

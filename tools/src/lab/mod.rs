@@ -1,20 +1,22 @@
 //! `gort-lab`: runs a matrix of workloads × configurations × procs, several runs each, and
 //! writes a Markdown table, CSVs and SVG plots into an output folder.
 //!
-//! A *configuration* is, for now, a named set of `Builder` knobs ([`configs`]); the
-//! `Policy` trait of DESIGN §12 will plug into the same matrix later. Every number the lab
-//! reports comes from wall time or from [`gort::Metrics`] (§12: no separate
-//! instrumentation), except the open-loop server's sojourn times, which the workload
-//! itself measures ([`openloop`]).
+//! A *configuration* ([`configs`]) is a scheduling policy (`gort::policy`: the seven
+//! built-ins, or [`outside::WakeBalance`], written here against the public trait) or Go's
+//! policy with one `Builder` knob changed. Every number the lab reports comes from wall
+//! time, virtual time or [`gort::Metrics`] (§12: no separate instrumentation), except the
+//! open-loop server's sojourn times, which the workload itself measures ([`openloop`]).
 //!
 //! Flow: [`cli`] parses the command line, [`matrix`] runs every cell (a fresh runtime per
-//! run, configs in a rotated order each run), [`stats`] summarises, [`report`] writes
-//! `results.md` / `results.csv` / `summary.csv`, and [`plots`] the SVGs.
+//! run, configs in a rotated order each run; under `--sim`, one deterministic simulation
+//! per seed), [`stats`] summarises, [`report`] writes `results.md` / `results.csv` /
+//! `summary.csv`, and [`plots`] the SVGs.
 
 pub mod cli;
 pub mod configs;
 pub mod matrix;
 pub mod openloop;
+pub mod outside;
 pub mod plots;
 pub mod record;
 pub mod report;
@@ -27,7 +29,11 @@ use std::path::Path;
 /// Runs the lab as the command line asks and writes its files into `args.out`.
 pub fn run(args: &cli::Args) -> std::io::Result<()> {
     std::fs::create_dir_all(&args.out)?;
-    let records = matrix::run_matrix(args);
+    let records = if args.sim {
+        matrix::run_sim_matrix(args).map_err(std::io::Error::other)?
+    } else {
+        matrix::run_matrix(args)
+    };
     let summary = stats::summarize(&records);
     write_outputs(args, &records, &summary, &args.out)
 }
@@ -44,3 +50,9 @@ fn write_outputs(
     plots::write_all(args, summary, out).map_err(|e| std::io::Error::other(e.to_string()))?;
     Ok(())
 }
+
+/// docs/research.md, so that `cargo test --doc -p gort-tools` compiles and runs its Rust
+/// example (the policy-writing walkthrough) against the current gort.
+#[cfg(doctest)]
+#[doc = include_str!("../../../docs/research.md")]
+pub struct ResearchMd;

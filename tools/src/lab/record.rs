@@ -108,6 +108,19 @@ pub struct Sojourn {
     pub dispatch_lag_p99_us: f64,
 }
 
+/// What a simulated run adds (`--sim`): its seed and schedule, and virtual time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SimRun {
+    /// The simulation seed.
+    pub seed: u64,
+    /// Goroutine runs in the schedule (`gort::sim::Run::steps`).
+    pub steps: u64,
+    /// Hash of every scheduling decision (`gort::sim::Run::schedule_hash`).
+    pub schedule_hash: u64,
+    /// Virtual time from the start to the end of the workload (`gort::time::now`).
+    pub virtual_time: std::time::Duration,
+}
+
 /// One run's row.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunRecord {
@@ -119,21 +132,26 @@ pub struct RunRecord {
     pub procs: usize,
     /// Run index, from 0.
     pub run: usize,
-    /// Wall time of the run.
+    /// Wall time of the run (zero under `--sim`: simulated rows carry no wall time, so
+    /// that equal seeds give equal files).
     pub wall: Duration,
     /// Open-loop results; `None` for closed workloads.
     pub sojourn: Option<Sojourn>,
     /// Scheduler counters.
     pub counters: Counters,
+    /// Simulation results; `None` for real runs.
+    pub sim: Option<SimRun>,
 }
 
 impl RunRecord {
     /// The number compared across configurations (lower is better): wall time in ms for
-    /// closed workloads, sojourn p99 in µs for the open-loop server.
+    /// closed workloads, sojourn p99 in µs for the open-loop server, schedule steps
+    /// (goroutine runs) for a simulated run.
     pub fn value(&self) -> f64 {
-        match &self.sojourn {
-            Some(s) => s.p99_us,
-            None => self.wall.as_secs_f64() * 1e3,
+        match (&self.sojourn, &self.sim) {
+            (Some(s), _) => s.p99_us,
+            (None, Some(sim)) => sim.steps as f64,
+            (None, None) => self.wall.as_secs_f64() * 1e3,
         }
     }
 

@@ -6,7 +6,7 @@ use super::cli::Args;
 use super::configs;
 use super::openloop::slo_crossing;
 use super::record::{Counters, RunRecord};
-use super::stats::{counter, Summary};
+use super::stats::{baseline, counter, Summary};
 use super::workloads;
 
 /// A number with about three significant digits.
@@ -28,6 +28,9 @@ fn opt(v: Option<f64>, f: impl Fn(f64) -> String) -> String {
 
 /// One row per run, every counter; ratio to the baseline's median of the same cell.
 pub fn runs_csv(records: &[RunRecord], summary: &[Summary]) -> String {
+    if records.iter().any(|r| r.sim.is_some()) {
+        return sim_runs_csv(records, summary);
+    }
     let mut s = String::from(
         "workload,config,procs,run,load,wall_ms,value,ratio_to_go_median,requests,\
          achieved_rps,sojourn_p50_us,sojourn_p99_us,sojourn_p999_us,dispatch_lag_p99_us",
@@ -81,6 +84,9 @@ fn trim(v: f64) -> String {
 
 /// One row per cell: median, spread, ratio and median counters.
 pub fn summary_csv(summary: &[Summary]) -> String {
+    if summary.iter().any(|c| c.sim.is_some()) {
+        return sim_summary_csv(summary);
+    }
     let mut s = String::from(
         "workload,config,procs,load,runs,median,min,max,q1,q3,ratio_to_go,\
          sojourn_p50_us,sojourn_p99_us,sojourn_p999_us,achieved_rps",
@@ -197,8 +203,275 @@ pub fn slo_crossings(args: &Args, summary: &[Summary]) -> Vec<(&'static str, usi
     out
 }
 
+/// The counters a simulated run reports: scheduling decisions, deterministic for a
+/// seed (the latency percentiles are cycle-counter readings, so they are left out).
+pub const SIM_COUNTERS: [&str; 8] = [
+    "switches",
+    "steals",
+    "stolen",
+    "global_pulls",
+    "runnext_runs",
+    "spins",
+    "overflows",
+    "parks",
+];
+
+fn ratio(v: f64, base: Option<f64>) -> Option<f64> {
+    base.filter(|&b| b > 0.0).map(|b| v / b)
+}
+
+/// `--sim`: one row per run; no wall time, so equal seeds give equal files.
+fn sim_runs_csv(records: &[RunRecord], summary: &[Summary]) -> String {
+    let mut s = String::from(
+        "workload,config,procs,run,seed,steps,schedule_hash,virtual_ms,steps_ratio_to_go_median",
+    );
+    for n in SIM_COUNTERS {
+        write!(s, ",{n}").unwrap();
+    }
+    s.push('\n');
+    for r in records {
+        let Some(sim) = r.sim else { continue };
+        let base = summary.iter().find(|b| {
+            b.config == configs::BASELINE && b.workload == r.workload && b.procs == r.procs
+        });
+        write!(
+            s,
+            "{},{},{},{},{},{},{:016x},{:.3},{}",
+            r.workload,
+            r.config,
+            r.procs,
+            r.run,
+            sim.seed,
+            sim.steps,
+            sim.schedule_hash,
+            sim.virtual_time.as_secs_f64() * 1e3,
+            opt(
+                ratio(sim.steps as f64, base.map(|b| b.median)),
+                |x| format!("{x:.4}")
+            ),
+        )
+        .unwrap();
+        let vals = r.counters.values();
+        for n in SIM_COUNTERS {
+            let i = Counters::NAMES.iter().position(|x| *x == n).unwrap();
+            write!(s, ",{}", trim(vals[i])).unwrap();
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// `--sim`: one row per cell, each counter's median and its ratio to `go`'s.
+fn sim_summary_csv(summary: &[Summary]) -> String {
+    let mut s = String::from(
+        "workload,config,procs,runs,steps_median,steps_min,steps_max,steps_ratio_to_go,\
+         virtual_ms,schedules",
+    );
+    for n in SIM_COUNTERS {
+        write!(s, ",{n},{n}_ratio_to_go").unwrap();
+    }
+    s.push('\n');
+    for c in summary {
+        let Some(sim) = c.sim else { continue };
+        let base = baseline(summary, c);
+        write!(
+            s,
+            "{},{},{},{},{},{},{},{},{:.3},{}",
+            c.workload,
+            c.config,
+            c.procs,
+            c.runs,
+            trim(c.median),
+            trim(c.min),
+            trim(c.max),
+            opt(c.ratio, |r| format!("{r:.3}")),
+            sim.virtual_ms,
+            sim.schedules,
+        )
+        .unwrap();
+        for n in SIM_COUNTERS {
+            let v = counter(c, n);
+            let r = ratio(v, base.map(|b| counter(b, n)));
+            write!(s, ",{},{}", trim(v), opt(r, |x| format!("{x:.3}"))).unwrap();
+        }
+        s.push('\n');
+    }
+    s
+}
+
+/// A median count with its ratio to the baseline's: `40012 (1.00)`; `(–)` when the
+/// baseline's is zero.
+fn with_ratio(v: f64, base: Option<f64>) -> String {
+    let r = match base {
+        Some(b) if b > 0.0 => format!("{:.2}", v / b),
+        Some(_) => "–".into(),
+        None => String::new(),
+    };
+    if r.is_empty() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.0} ({r})")
+    }
+}
+
+fn sim_table(s: &mut String, summary: &[Summary], cells: &[&Summary]) {
+    s.push_str(
+        "| config | procs | steps = switches | steps min–max | steals | stolen | global pulls | runnext runs | spins | overflows | virtual ms | schedules |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+    );
+    for c in cells {
+        let base = baseline(summary, c);
+        let b = |n: &str| base.map(|b| counter(b, n));
+        let sim = c.sim.expect("a simulated cell");
+        write!(
+            s,
+            "| {} | {} | {} | {:.0}–{:.0} |",
+            c.config,
+            c.procs,
+            with_ratio(c.median, base.map(|b| b.median)),
+            c.min,
+            c.max
+        )
+        .unwrap();
+        for n in [
+            "steals",
+            "stolen",
+            "global_pulls",
+            "runnext_runs",
+            "spins",
+            "overflows",
+        ] {
+            write!(s, " {} |", with_ratio(counter(c, n), b(n))).unwrap();
+        }
+        writeln!(
+            s,
+            " {} | {}/{} |",
+            num(sim.virtual_ms),
+            sim.schedules,
+            c.runs
+        )
+        .unwrap();
+    }
+}
+
+/// The overview: the ratio of each configuration's median to `go`'s, a row per closed
+/// workload and procs (wall time, or schedule steps under `--sim`).
+fn overview(s: &mut String, args: &Args, summary: &[Summary], unit: &str) {
+    let closed: Vec<_> = args
+        .workloads
+        .iter()
+        .filter(|w| matches!(w.kind, workloads::Kind::Closed { .. }))
+        .collect();
+    if closed.is_empty() {
+        return;
+    }
+    write!(s, "| workload | procs | {} ({unit}) |", configs::BASELINE).unwrap();
+    for c in args.configs.iter().skip(1) {
+        write!(s, " {} |", c.name).unwrap();
+    }
+    s.push_str("\n|---|---:|---:|");
+    for _ in 1..args.configs.len() {
+        s.push_str("---:|");
+    }
+    s.push('\n');
+    for w in closed {
+        for &procs in &args.procs {
+            let cell = |cfg: &str| {
+                summary
+                    .iter()
+                    .find(|c| c.workload == w.name && c.procs == procs && c.config == cfg)
+            };
+            let Some(base) = cell(configs::BASELINE) else {
+                continue;
+            };
+            write!(s, "| {} | {} | {} |", w.name, procs, num(base.median)).unwrap();
+            for c in args.configs.iter().skip(1) {
+                let r = cell(c.name).and_then(|c| c.ratio);
+                write!(s, " {} |", opt(r, |r| format!("{r:.2}"))).unwrap();
+            }
+            s.push('\n');
+        }
+    }
+}
+
+fn configs_list(s: &mut String, args: &Args) {
+    s.push_str("Configurations:\n\n");
+    for c in &args.configs {
+        writeln!(s, "- `{}` ({}): {}", c.name, c.kind.name(), c.about).unwrap();
+    }
+}
+
+/// The Markdown report of a `--sim` run.
+fn sim_markdown(args: &Args, summary: &[Summary]) -> String {
+    let mut s = String::from("# gort-lab results (deterministic simulation)\n\n");
+    let last = args.seed.wrapping_add(args.runs as u64 - 1);
+    writeln!(
+        s,
+        "Every closed workload{} ran in gort's deterministic simulation (`gort::sim`) under \
+         seeds {}..={} (one run per seed), procs {:?}. Nothing here is timed: the numbers are \
+         the scheduler's decisions, identical for identical seeds. Each cell is the median \
+         over the seeds, with its ratio to `go`'s median in parentheses (`–`: `go`'s is 0); \
+         steps = goroutine runs in the schedule; virtual ms = virtual time from the \
+         workload's start to its end (it moves only when every goroutine sleeps); \
+         schedules = distinct schedule hashes among the seeds. In simulation every step \
+         is one switch into a goroutine, so steps = switches. The `runnext` time slice is \
+         pinned to 1 h (the runtime measures it on the real clock even in simulation; see \
+         docs/research.md).\n",
+        if args.quick {
+            " (--quick: small sizes)"
+        } else {
+            ""
+        },
+        args.seed,
+        last,
+        args.procs,
+    )
+    .unwrap();
+    let skipped: Vec<&str> = args
+        .workloads
+        .iter()
+        .filter(|w| !w.simulable())
+        .map(|w| w.name)
+        .collect();
+    for c in &args.sim_skipped {
+        writeln!(
+            s,
+            "Skipped: configuration `{}` (it changes the `runnext` time slice, which the \
+             runtime measures with the CPU's cycle counter even in simulation).\n",
+            c.name
+        )
+        .unwrap();
+    }
+    if !skipped.is_empty() {
+        writeln!(
+            s,
+            "Skipped: {} (its dispatcher is a plain OS thread and its requests spin on the \
+             wall clock; virtual time does not move while goroutines compute, so it cannot \
+             be simulated).\n",
+            skipped.join(", ")
+        )
+        .unwrap();
+    }
+    configs_list(&mut s, args);
+    s.push_str("\n## Overview: schedule steps, ratio to go\n\n");
+    overview(&mut s, args, summary, "steps");
+    for w in args.workloads.iter().filter(|w| w.simulable()) {
+        let cells: Vec<&Summary> = summary.iter().filter(|c| c.workload == w.name).collect();
+        if cells.is_empty() {
+            continue;
+        }
+        writeln!(s, "\n## {}\n\n{}.\n", w.name, w.about).unwrap();
+        sim_table(&mut s, summary, &cells);
+    }
+    s.push_str("\nPlot: [sim_counters.svg](sim_counters.svg).\n");
+    s
+}
+
 /// The Markdown report.
 pub fn markdown(args: &Args, summary: &[Summary]) -> String {
+    if args.sim {
+        return sim_markdown(args, summary);
+    }
     let mut s = String::from("# gort-lab results\n\n");
     writeln!(
         s,
@@ -211,10 +484,9 @@ pub fn markdown(args: &Args, summary: &[Summary]) -> String {
         args.procs,
     )
     .unwrap();
-    s.push_str("Configurations:\n\n");
-    for c in &args.configs {
-        writeln!(s, "- `{}`: {}", c.name, c.about).unwrap();
-    }
+    configs_list(&mut s, args);
+    s.push_str("\n## Overview: wall time, ratio of medians to go\n\n");
+    overview(&mut s, args, summary, "ms");
     for w in &args.workloads {
         let cells: Vec<&Summary> = summary.iter().filter(|c| c.workload == w.name).collect();
         if cells.is_empty() {

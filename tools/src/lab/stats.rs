@@ -51,6 +51,18 @@ pub struct Summary {
     pub counters: [f64; 11],
     /// Server only: medians of p50, p99, p99.9 (µs) and achieved req/s.
     pub sojourn: Option<[f64; 4]>,
+    /// `--sim` only: median virtual time and distinct schedules over the seeds.
+    pub sim: Option<SimSummary>,
+}
+
+/// What a simulated cell adds (its median schedule steps are [`Summary::median`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SimSummary {
+    /// Median virtual time of the workload, ms.
+    pub virtual_ms: f64,
+    /// Distinct schedule hashes among the cell's runs (different seeds normally give
+    /// different schedules; equal hashes mean equal schedules).
+    pub schedules: usize,
 }
 
 /// The key that groups runs into a cell, and the baseline's key for it.
@@ -100,6 +112,21 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
                     m(|s| s.achieved_rps),
                 ]
             });
+            let sim = c[0].sim.map(|_| {
+                let sims: Vec<_> = c.iter().filter_map(|r| r.sim).collect();
+                let mut hashes: Vec<u64> = sims.iter().map(|s| s.schedule_hash).collect();
+                hashes.sort_unstable();
+                hashes.dedup();
+                SimSummary {
+                    virtual_ms: median(
+                        &sims
+                            .iter()
+                            .map(|s| s.virtual_time.as_secs_f64() * 1e3)
+                            .collect::<Vec<_>>(),
+                    ),
+                    schedules: hashes.len(),
+                }
+            });
             Summary {
                 workload: c[0].workload,
                 config: c[0].config,
@@ -114,6 +141,7 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
                 ratio: None,
                 counters,
                 sojourn,
+                sim,
             }
         })
         .collect();
@@ -145,6 +173,16 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
         key(a).cmp(&key(b))
     });
     out
+}
+
+/// The baseline's cell for `s` (same workload, procs and load), if it was run.
+pub fn baseline<'a>(summary: &'a [Summary], s: &Summary) -> Option<&'a Summary> {
+    summary.iter().find(|b| {
+        b.config == configs::BASELINE
+            && b.workload == s.workload
+            && b.procs == s.procs
+            && b.load.map(f64::to_bits) == s.load.map(f64::to_bits)
+    })
 }
 
 /// Median counters of a cell as a [`Counters`]-named lookup.

@@ -1,11 +1,14 @@
 //! The workloads. Closed ones run a fixed amount of work inside `block_on` and are
-//! timed by wall clock; `server` is the open-loop generator of [`crate::lab::openloop`].
+//! timed by wall clock (or, under `--sim`, run in deterministic simulation and counted);
+//! `server` is the open-loop generator of [`crate::lab::openloop`], which needs a plain
+//! OS thread and the wall clock and so cannot be simulated.
 
 pub mod parked;
 pub mod pingpong;
 pub mod skynet;
 pub mod spawn;
 pub mod threadring;
+pub mod timers;
 
 /// How big a closed workload is: `--quick` shrinks each so the whole matrix fits in a
 /// minute on two cores.
@@ -40,6 +43,15 @@ pub struct Workload {
     pub about: &'static str,
     /// Closed or open-loop.
     pub kind: Kind,
+}
+
+impl Workload {
+    /// Whether it can run in deterministic simulation (`--sim`): closed workloads can;
+    /// the open-loop server cannot (its dispatcher is a plain OS thread, its requests
+    /// spin on the wall clock, and virtual time does not move while goroutines compute).
+    pub fn simulable(&self) -> bool {
+        matches!(self.kind, Kind::Closed { .. })
+    }
 }
 
 /// Every workload.
@@ -82,6 +94,15 @@ pub const ALL: &[Workload] = &[
         kind: Kind::Closed {
             run: parked::run,
             expect: parked::expect,
+        },
+    },
+    Workload {
+        name: "timers",
+        about: "N goroutines sleep a random 0–999 µs R times each and report every wakeup \
+                to one collector goroutine",
+        kind: Kind::Closed {
+            run: timers::run,
+            expect: timers::expect,
         },
     },
     Workload {
