@@ -126,10 +126,18 @@ pub(crate) fn look(ctx: &MContext, pid: usize) -> Option<(GRef, bool)> {
         // SAFETY: this M holds P `pid`.
         let local = unsafe { p.local() };
         if local.fair_countdown == 0 {
+            // The fairness tick: the shared queues get a turn even while the local ring
+            // never empties.
             local.fair_countdown = cfg.global_queue_interval;
             if s.global_len() > 0 {
                 // SAFETY: this M holds P `pid`.
                 if let Some(g) = unsafe { s.globrunqget(p, 1) } {
+                    return Some((g, false));
+                }
+            }
+            if p.inbox_len() > 0 {
+                // SAFETY: this M holds P `pid`.
+                if let Some(g) = unsafe { s.inbox_take(p) } {
                     return Some((g, false));
                 }
             }

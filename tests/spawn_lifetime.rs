@@ -151,9 +151,12 @@ static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn check(batches: u64, batch: u64) -> Outcome {
     let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    // No hog reports: the P holder spins without a scheduling point on purpose.
+    // No hog reports: the P holder spins without a scheduling point on purpose. Go's
+    // policy: the holder trick needs the other P to steal the main goroutine (under
+    // `work-sharing`, which never steals, main can land behind the spinning holder).
     let rt = gort::Runtime::builder()
         .procs(2)
+        .policy(gort::policy::BuiltIn::Go)
         .hog_warning(false)
         .build()
         .unwrap();

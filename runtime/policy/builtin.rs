@@ -26,8 +26,8 @@ pub enum BuiltIn {
     /// local queues in use and no stealing: the centralized dispatcher of Shinjuku- and
     /// Concord-style systems.
     GlobalFifo,
-    /// `work-sharing`: new and woken goroutines are pushed to the least-loaded P; no
-    /// stealing.
+    /// `work-sharing`: new, woken and yielding goroutines are pushed to the least-loaded
+    /// P (queue length, plus one if it is running); no stealing.
     WorkSharing,
 }
 
@@ -70,7 +70,7 @@ impl BuiltIn {
         let (spawned, yielded) = match self {
             BuiltIn::NoRunnext => (Fixed::LocalTail, Fixed::LocalTail),
             BuiltIn::GlobalFifo => (Fixed::Global, Fixed::Global),
-            BuiltIn::WorkSharing => (Fixed::Ask, Fixed::LocalTail),
+            BuiltIn::WorkSharing => (Fixed::Ask, Fixed::Ask),
             _ => (Fixed::Runnext, Fixed::LocalTail),
         };
         super::Decisions {

@@ -31,19 +31,29 @@ impl<'a> View<'a> {
         p.runq.len() + p.inbox_len()
     }
 
+    /// Whether P `p` is running a goroutine (or just finished one and has not gone
+    /// idle yet).
+    pub fn is_running(&self, p: usize) -> bool {
+        !self.sched.ps[p]
+            .status
+            .curg
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .is_null()
+    }
+
     /// Goroutines in the global queue.
     pub fn global_len(&self) -> usize {
         self.sched.global_len()
     }
 
-    /// The P with the shortest queue; ties go to the current P, then to the next ones in
-    /// index order.
+    /// The P with the least load (its queue, plus one if it is running a goroutine);
+    /// ties go to the current P, then to the next ones in index order.
     pub fn least_loaded(&self) -> usize {
         let n = self.procs();
         let start = self.current.unwrap_or(0);
         (0..n)
             .map(|k| (start + k) % n)
-            .min_by_key(|&p| self.queue_len(p))
+            .min_by_key(|&p| self.queue_len(p) + usize::from(self.is_running(p)))
             .unwrap_or(0)
     }
 }
