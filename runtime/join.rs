@@ -106,6 +106,7 @@ where
             let Err(payload) = result else { unreachable!() };
             std::panic::resume_unwind(payload);
         }
+        crate::trace::points::go_done_here();
         self.complete(result);
         let scope = self.scope.clone();
         // Drop our reference (and, if the handle is gone, the result) before the scope

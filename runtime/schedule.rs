@@ -367,9 +367,7 @@ pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                 unreachable!("a goroutine requeued from `blocking` while its M holds a P")
             }
             CoroutineResult::Return(()) => {
-                if trace::on(s) {
-                    points::go_stop(ctx, &g, kind::GO_DONE);
-                }
+                // Its `GoDone` is already recorded (`points::go_done_here`).
                 let stack = coro.take().expect("finished coroutine").into_stack();
                 g.set_stack(None);
                 // SAFETY: this M holds `p`.

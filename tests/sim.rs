@@ -21,6 +21,32 @@ use gort::chan::{self, RecvError, RecvTimeoutError, SendError, TryRecvError, Try
 use gort::sim::{self, Failure, Run};
 use gort::sync::{Barrier, Condvar, Mutex, Once, OnceLock, RwLock, Semaphore, WaitGroup};
 
+/// A simulated run under Go's policy without chaos: tests that count interleavings or
+/// search for the planted bug pin both (the suite also runs under other `GORT_POLICY`
+/// values and under `GORT_CHAOS`, which change how many interleavings there are).
+fn go_run<T: Send + 'static>(
+    seed: u64,
+    procs: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<Run<T>, Failure> {
+    sim::try_run_with(go(procs), seed, f)
+}
+
+/// The settings the replay command repeats when they are set (as `sim` prints them).
+fn replay_env() -> String {
+    ["GORT_POLICY", "GORT_CHAOS"]
+        .iter()
+        .filter_map(|var| Some(format!("{var}={} ", std::env::var(var).ok()?)))
+        .collect()
+}
+
+fn go(procs: usize) -> gort::Builder {
+    gort::Builder::new()
+        .procs(procs)
+        .policy(gort::policy::BuiltIn::Go)
+        .chaos(None)
+}
+
 /// Seeds for the scenario tests run with `sim::check`.
 const SEEDS: std::ops::Range<u64> = 0..300;
 
@@ -150,8 +176,8 @@ fn same_seed_same_schedule_other_seeds_other_interleavings() {
         let mut hashes = HashSet::new();
         let mut orders = HashSet::new();
         for seed in 0..20 {
-            let a = sim::try_run(seed, procs, recorded_program).unwrap();
-            let b = sim::try_run(seed, procs, recorded_program).unwrap();
+            let a = go_run(seed, procs, recorded_program).unwrap();
+            let b = go_run(seed, procs, recorded_program).unwrap();
             check_observed(seed, &a.value);
             assert_eq!(
                 a.schedule_hash, b.schedule_hash,
@@ -199,8 +225,8 @@ fn receive_order_from_several_senders_is_a_function_of_the_seed() {
     }
     let mut orders = HashSet::new();
     for seed in 0..20 {
-        let a = sim::try_run(seed, 2, program).unwrap();
-        let b = sim::try_run(seed, 2, program).unwrap();
+        let a = go_run(seed, 2, program).unwrap();
+        let b = go_run(seed, 2, program).unwrap();
         assert_eq!(
             (a.value.clone(), a.schedule_hash, a.steps),
             (b.value, b.schedule_hash, b.steps),
@@ -1177,7 +1203,7 @@ fn without_wait_times(report: &str) -> String {
 /// give the right sum.
 fn failing_seeds(f: fn() -> u64) -> Vec<Failure> {
     BUG_SEEDS
-        .filter_map(|seed| match sim::try_run(seed, BUG_PROCS, f) {
+        .filter_map(|seed| match go_run(seed, BUG_PROCS, f) {
             Ok(Run { value, .. }) => {
                 assert_eq!(value, BUG_SUM, "seed {seed}");
                 None
@@ -1227,7 +1253,7 @@ fn planted_lost_wakeup_is_found_replayed_and_fixed() {
 
     // Replay: the first failing seed fails again with the same report, and the whole
     // search gives the same seeds again.
-    let again = sim::try_run(first.seed, BUG_PROCS, || handoff_program(true)).unwrap_err();
+    let again = go_run(first.seed, BUG_PROCS, || handoff_program(true)).unwrap_err();
     assert_eq!(again.seed, first.seed);
     assert_eq!(
         without_wait_times(&again.message),
@@ -1253,10 +1279,10 @@ fn planted_lost_wakeup_check_panics_with_replay_command() {
     if let Ok(only) = std::env::var(sim::SEED_VAR) {
         // The replay (or a user's GORT_SIM_SEED): `check` runs that seed only.
         let seed: u64 = only.trim().parse().expect("GORT_SIM_SEED");
-        let lost = sim::try_run(seed, BUG_PROCS, || handoff_program(true)).is_err();
+        let lost = go_run(seed, BUG_PROCS, || handoff_program(true)).is_err();
         if lost {
             let text = expect_panic(|| {
-                sim::check(BUG_SEEDS, BUG_PROCS, || {
+                sim::check_with(go(BUG_PROCS), BUG_SEEDS, || {
                     handoff_program(true);
                 })
             });
@@ -1274,7 +1300,7 @@ fn planted_lost_wakeup_check_panics_with_replay_command() {
         .map(|f| f.seed)
         .expect("no failing seed");
     let text = expect_panic(|| {
-        sim::check(BUG_SEEDS, BUG_PROCS, || {
+        sim::check_with(go(BUG_PROCS), BUG_SEEDS, || {
             handoff_program(true);
         })
     });
@@ -1287,7 +1313,10 @@ fn planted_lost_wakeup_check_panics_with_replay_command() {
         .expect(&text);
     assert_eq!(
         replay,
-        format!("GORT_SIM_SEED={first} cargo test --release --test sim -- {NAME} --exact")
+        format!(
+            "{}GORT_SIM_SEED={first} cargo test --release --test sim -- {NAME} --exact",
+            replay_env()
+        )
     );
 
     // What that command runs: this test binary, this test only, with the seed set.

@@ -132,11 +132,13 @@ fn a_deterministic_program_records_exactly_its_events() {
             runq: 0,
             inherited: false,
         },
+        // Done is recorded before the result is delivered (and the joiner woken), so a
+        // `stop` right after `join` cannot miss it.
+        GoDone { g: 2 },
         GoUnpark {
             g: 1,
             by: Waker::Goroutine(2),
         },
-        GoDone { g: 2 },
         GoStart {
             g: 1,
             runq: 0,

@@ -153,6 +153,15 @@ pub fn check<F>(seeds: Range<u64>, procs: usize, f: F)
 where
     F: Fn() + Send + Sync + 'static,
 {
+    check_with(Builder::new().procs(procs), seeds, f)
+}
+
+/// Like [`check`] with more settings (a policy, say).
+#[track_caller]
+pub fn check_with<F>(builder: Builder, seeds: Range<u64>, f: F)
+where
+    F: Fn() + Send + Sync + 'static,
+{
     let f = Arc::new(f);
     let only = std::env::var(SEED_VAR)
         .ok()
@@ -163,7 +172,7 @@ where
     };
     for seed in seeds {
         let f = f.clone();
-        if let Err(e) = try_run(seed, procs, move || f()) {
+        if let Err(e) = try_run_with(builder.clone(), seed, move || f()) {
             panic!("{e}");
         }
     }
@@ -184,8 +193,17 @@ fn panic_text(payload: &Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// The command that reruns the current test (or program) with one seed.
+/// The command that reruns the current test (or program) with one seed (and the
+/// `GORT_*` settings that change a simulated schedule, when set).
 fn replay_command(seed: u64) -> String {
+    let env: String = ["GORT_POLICY", "GORT_CHAOS"]
+        .iter()
+        .filter_map(|var| Some(format!("{var}={} ", std::env::var(var).ok()?)))
+        .collect();
+    format!("{env}{}", replay_tail(seed))
+}
+
+fn replay_tail(seed: u64) -> String {
     let exe = std::env::current_exe().ok();
     let stem = exe
         .as_ref()

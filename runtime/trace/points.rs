@@ -97,6 +97,31 @@ pub(crate) fn go_stop(ctx: &MContext, g: &G, k: u8) {
     );
 }
 
+/// The running goroutine is about to deliver its result (`join.rs`): its run ends
+/// `done`, recorded now, before a joiner can wake and stop the trace.
+#[inline]
+pub(crate) fn go_done_here() {
+    let g = context::current_g();
+    // SAFETY: a non-null current_g() is the goroutine running this code, alive while it
+    // runs.
+    if g.is_null() || !super::on(unsafe { &(*g).sched }) {
+        return;
+    }
+    go_done_traced(g);
+}
+
+#[cold]
+#[inline(never)]
+fn go_done_traced(g: *const G) {
+    let ctx = context::current();
+    if ctx.is_null() {
+        return;
+    }
+    // SAFETY: a non-null current() is this M's live context; `g` is its running
+    // goroutine (see `go_done_here`).
+    unsafe { go_stop(&*ctx, &*g, super::kind::GO_DONE) };
+}
+
 /// `g` parked for `w`; `ts` and `w` were read before the park was committed (the
 /// unpark that ends it comes after `ts`; after the commit `g` may run elsewhere and
 /// park again). `g`'s id stays: the caller's reference keeps the G from reuse.
