@@ -1,5 +1,5 @@
-//! `Builder::quantum`: a run that has lasted its quantum yields at the next
-//! `checkpoint`, with no help from sysmon.
+//! `Builder::quantum` (or a policy's `quantum`): a run that has lasted its quantum yields
+//! at the next `checkpoint`, with no help from sysmon.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
@@ -11,12 +11,32 @@ use gort::Runtime;
 /// other make progress `turns` times. Sysmon never asks (its threshold is an hour), so
 /// only the quantum can switch them. Returns the yields made.
 fn alternate(quantum: Duration, turns: u64) -> u64 {
-    let rt = Runtime::builder()
+    alternate_with(
+        Runtime::builder()
+            .policy(gort::policy::BuiltIn::Go)
+            .quantum(quantum),
+        turns,
+    )
+}
+
+/// Go's policy with a quantum, stated as an outside policy (every other decision is the
+/// trait's default, which is Go's).
+struct GoWithQuantum(Duration);
+
+impl gort::policy::Policy for GoWithQuantum {
+    fn name(&self) -> &str {
+        "go-with-quantum"
+    }
+    fn quantum(&self) -> Option<Duration> {
+        Some(self.0)
+    }
+}
+
+fn alternate_with(builder: gort::Builder, turns: u64) -> u64 {
+    let rt = builder
         .procs(1)
         .chaos(None) // chaos would yield at checkpoints on its own
-        .policy(gort::policy::BuiltIn::Go)
         .hog_threshold(Duration::from_secs(3600))
-        .quantum(quantum)
         .build()
         .unwrap();
     rt.block_on(move || {
@@ -56,6 +76,15 @@ fn alternate(quantum: Duration, turns: u64) -> u64 {
 #[test]
 fn a_quantum_switches_spinning_goroutines_at_checkpoints() {
     let yields = alternate(Duration::from_micros(50), 20);
+    assert!(yields >= 20, "{yields} yields");
+}
+
+#[test]
+fn a_policy_sets_the_quantum_too() {
+    let policy = GoWithQuantum(Duration::from_micros(50));
+    let b = Runtime::builder().policy(policy);
+    assert_eq!(b.config().unwrap().quantum, Some(Duration::from_micros(50)));
+    let yields = alternate_with(b, 20);
     assert!(yields >= 20, "{yields} yields");
 }
 
