@@ -169,7 +169,11 @@ impl Sched {
             deadlock: Mutex::new(None),
             blockers: Mutex::new(Vec::new()),
             coprimes,
-            slice_ticks: gort_asm::duration_to_ticks(config.time_slice),
+            // In simulation the real clock must not decide anything: no slice expires.
+            slice_ticks: match config.simulate {
+                Some(_) => u64::MAX,
+                None => gort_asm::duration_to_ticks(config.time_slice),
+            },
             netpoll: std::sync::OnceLock::new(),
             netpoll_init: Mutex::new(()),
             last_poll: AtomicU64::new(0),

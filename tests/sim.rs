@@ -1479,3 +1479,24 @@ fn mutex_starvation_is_measured_on_virtual_time() {
         Duration::from_millis(5)
     ))));
 }
+
+/// Real time spent inside a run (longer than the 10 ms slice a `runnext` chain inherits)
+/// changes nothing: the simulated schedule depends on the seed alone.
+#[test]
+fn real_time_inside_a_run_does_not_change_the_schedule() {
+    fn program(pause: Duration) -> impl FnOnce() -> u64 + Send + 'static {
+        move || {
+            let a = gort::spawn(|| 1u64);
+            std::thread::sleep(pause); // no scheduling point
+            let b = gort::spawn(|| 2u64);
+            a.join().unwrap() + b.join().unwrap()
+        }
+    }
+    let quick = go_run(1, 2, program(Duration::ZERO)).unwrap();
+    let slow = go_run(1, 2, program(Duration::from_millis(12))).unwrap();
+    assert_eq!(quick.value, 3);
+    assert_eq!(
+        (quick.schedule_hash, quick.steps),
+        (slow.schedule_hash, slow.steps)
+    );
+}

@@ -26,8 +26,8 @@ pub enum BuiltIn {
     /// local queues in use and no stealing: the centralized dispatcher of Shinjuku- and
     /// Concord-style systems.
     GlobalFifo,
-    /// `work-sharing`: new, woken and yielding goroutines are pushed to the least-loaded
-    /// P (queue length, plus one if it is running); no stealing.
+    /// `work-sharing`: new, woken and yielding goroutines are pushed to the P with the
+    /// shortest queue (the current one on a tie); no stealing.
     WorkSharing,
 }
 

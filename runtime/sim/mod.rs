@@ -21,7 +21,8 @@
 //! joining, panics. What does not: [`net`](crate::net) returns an
 //! [`Unsupported`](std::io::ErrorKind::Unsupported) error, because real sockets would
 //! make the schedule depend on the outside world; plain threads that wake goroutines
-//! break determinism; a run is cooperative (no quantum, no sysmon preemption), and
+//! break determinism; a run is cooperative (no quantum, no sysmon preemption, and a
+//! `runnext` chain's inherited time slice never expires: those are real time), and
 //! virtual time moves only when every goroutine waits, so a goroutine that spins until a
 //! time passes never ends.
 //!

@@ -206,6 +206,10 @@ struct MState {
     open: Option<OpenRun>,
     /// End of its last run: where a run without a GoStart is taken to begin.
     last_end: u64,
+    /// The goroutine whose run ended `done` last on this M, until the M starts another:
+    /// the runtime records `GoDone` before the goroutine delivers its result, so the
+    /// unpark of its joiner comes just after, still from this goroutine.
+    finishing: Option<u64>,
 }
 
 /// The replay state.
@@ -290,6 +294,7 @@ impl Replay {
         let ms = self.ms.entry(m as u64);
         let open = ms.open.take()?;
         ms.last_end = end;
+        ms.finishing = matches!(how, RunEnd::Done).then_some(open.g);
         Some(Run {
             g: open.g,
             m,
@@ -418,7 +423,8 @@ impl Replay {
         }
         let in_run = e.m.and_then(|m| self.running_on(m));
         if let Waker::Goroutine(w) = by {
-            if in_run != Some(w) {
+            let finishing = e.m.and_then(|m| self.ms.entry(m as u64).finishing);
+            if in_run != Some(w) && !(in_run.is_none() && finishing == Some(w)) {
                 self.anomaly(Anomaly::WakerNotRunning, e, w);
             }
         }
@@ -592,6 +598,37 @@ mod tests {
         assert_eq!((runs[0].g, runs[0].start, runs[0].end), (3, 0, 8));
         assert!(!runs[0].started);
         assert_eq!((runs[1].g, runs[1].how), (4, RunEnd::TraceEnd));
+    }
+
+    #[test]
+    fn a_goroutine_that_just_ended_done_may_still_wake_its_joiner() {
+        use EventKind::*;
+        let start = |g| GoStart {
+            g,
+            runq: 0,
+            inherited: false,
+        };
+        let wake = |g, w| GoUnpark {
+            g,
+            by: Waker::Goroutine(w),
+        };
+        let (r, _) = replay(&[
+            ev(0, Some(0), start(1)),
+            ev(1, Some(0), park(1)),
+            ev(2, Some(0), start(2)),
+            ev(3, Some(0), GoDone { g: 2 }),
+            ev(4, Some(0), wake(1, 2)), // after its GoDone, before the M runs another
+            ev(5, Some(0), start(1)),
+            ev(6, Some(0), park(1)),
+            ev(7, Some(0), wake(1, 2)), // not any more
+        ]);
+        assert_eq!(
+            r.anomalies.count(Anomaly::WakerNotRunning),
+            1,
+            "{}",
+            r.anomalies
+        );
+        assert_eq!(r.anomalies.total(), 1, "{}", r.anomalies);
     }
 
     #[test]

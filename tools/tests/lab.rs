@@ -124,7 +124,12 @@ fn a_tiny_matrix_writes_every_output() {
         assert!(md.contains(h), "results.md lacks {h}:\n{md}");
     }
 
-    for svg in ["ping-pong.svg", "skynet.svg", "latency_load.svg"] {
+    for svg in [
+        "ping-pong.svg",
+        "skynet.svg",
+        "latency_load.svg",
+        "ratios.svg",
+    ] {
         let text = std::fs::read_to_string(out.join(svg)).unwrap();
         assert!(text.trim_start().starts_with("<svg"), "{svg}");
         let doc = roxmltree::Document::parse(&text).unwrap_or_else(|e| panic!("{svg}: {e}"));

@@ -14,14 +14,14 @@ usage: gort-lab [--quick] [--sim [--seed N]] --out DIR [--workloads a,b] [--conf
                 [--service-us N] [--loads 0.2,0.5,0.9] [--level-ms N]
 
 Runs every workload under every configuration at every procs value, N runs each with
-the configurations in a rotated order each run, a fresh runtime per run. A
+the configurations in a shuffled order each run, a fresh runtime per run. A
 configuration is one of gort's scheduling policies (go = Go's = the baseline, tokio,
 steal-one, round-robin-victims, no-runnext, global-fifo, work-sharing: the default
 set), the lab's outside policy (lab-wake-balance), or Go's policy with one knob
 changed (no-steal, global-every-tick, no-spin, slice-100us). Writes DIR/results.md
-(medians, spread, ratio to go, scheduler counters), DIR/results.csv (one row per
-run), DIR/summary.csv (one row per cell), DIR/<workload>.svg and DIR/latency_load.svg.
-Progress goes to stderr.
+(medians, spread, ratio and paired ratio to go, scheduler counters), DIR/results.csv
+(one row per run), DIR/summary.csv (one row per cell), DIR/ratios.svg (paired ratios),
+DIR/<workload>.svg and DIR/latency_load.svg. Progress goes to stderr.
 
 With --sim, every closed workload runs in gort's deterministic simulation instead
 (the server, which needs a plain OS thread and the wall clock, is skipped): run i

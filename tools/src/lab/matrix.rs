@@ -1,7 +1,8 @@
 //! Runs the matrix: for each run index, every workload × procs × configuration, with the
-//! configurations rotated by one position per run so no configuration always runs first
-//! (after a cold start) or right after the same neighbour (thermal, page-cache and
-//! allocator state carry over between runs in one process).
+//! configurations in a new order each run (run 0 as given, then a seeded shuffle), so
+//! that no configuration always runs first (after a cold start) or right after the same
+//! neighbour (thermal, page-cache, allocator and thread state carry over between runs in
+//! one process). A rotation would not do: it keeps every configuration's neighbours.
 //!
 //! Under `--sim` ([`run_sim_matrix`]) every closed workload runs in gort's deterministic
 //! simulation instead: run `i` uses seed `--seed + i`, nothing is timed, and a run's
@@ -50,10 +51,19 @@ fn runtime(cfg: &LabConfig, procs: usize, open_loop: bool) -> Runtime {
         .unwrap_or_else(|e| panic!("config {}: {e}", cfg.name))
 }
 
-/// The configurations in the order of run `run`: rotated left by `run`.
-pub fn rotated<T: Copy>(items: &[T], run: usize) -> Vec<T> {
-    let n = items.len();
-    (0..n).map(|i| items[(i + run) % n]).collect()
+/// The configurations in the order of run `run`: as given for run 0, else shuffled
+/// (Fisher–Yates) by a generator seeded with the run index, so the order is the same
+/// every time the lab runs.
+pub fn run_order<T: Copy>(items: &[T], run: usize) -> Vec<T> {
+    let mut v = items.to_vec();
+    if run > 0 {
+        let mut rng = super::rng::Rng::new(0x0DE5_0000 + run as u64);
+        for i in (1..v.len()).rev() {
+            let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+            v.swap(i, j);
+        }
+    }
+    v
 }
 
 fn steps(args: &Args) -> usize {
@@ -97,7 +107,7 @@ pub fn run_matrix(args: &Args) -> Vec<RunRecord> {
     for run in 0..args.runs {
         for w in &args.workloads {
             for &procs in &args.procs {
-                for cfg in rotated(&args.configs, run) {
+                for cfg in run_order(&args.configs, run) {
                     let loads: Vec<Option<f64>> = match w.kind {
                         Kind::Closed { .. } => vec![None],
                         Kind::OpenLoop => args.loads.iter().map(|&l| Some(l)).collect(),
@@ -302,9 +312,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn rotation_moves_each_item_forward() {
-        assert_eq!(rotated(&[1, 2, 3], 0), [1, 2, 3]);
-        assert_eq!(rotated(&[1, 2, 3], 1), [2, 3, 1]);
-        assert_eq!(rotated(&[1, 2, 3], 4), [2, 3, 1]);
+    fn run_orders_are_permutations_that_vary() {
+        let items: Vec<u32> = (0..8).collect();
+        assert_eq!(run_order(&items, 0), items);
+        let orders: Vec<Vec<u32>> = (0..8).map(|r| run_order(&items, r)).collect();
+        for o in &orders {
+            let mut s = o.clone();
+            s.sort_unstable();
+            assert_eq!(s, items);
+        }
+        assert_eq!(run_order(&items, 3), orders[3], "deterministic");
+        // Item 0's predecessor is not always the same one.
+        let before = |o: &Vec<u32>| o.iter().position(|&x| x == 0).map(|i| o[(i + 7) % 8]);
+        assert!(
+            orders
+                .iter()
+                .map(before)
+                .collect::<std::collections::HashSet<_>>()
+                .len()
+                > 2
+        );
     }
 }

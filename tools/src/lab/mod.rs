@@ -8,7 +8,7 @@
 //! open-loop server's sojourn times, which the workload itself measures ([`openloop`]).
 //!
 //! Flow: [`cli`] parses the command line, [`matrix`] runs every cell (a fresh runtime per
-//! run, configs in a rotated order each run; under `--sim`, one deterministic simulation
+//! run, configs in a shuffled order each run; under `--sim`, one deterministic simulation
 //! per seed), [`stats`] summarises, [`report`] writes `results.md` / `results.csv` /
 //! `summary.csv`, and [`plots`] the SVGs.
 

@@ -36,6 +36,7 @@ fn color(i: usize) -> RGBColor {
 
 /// Writes every plot the summary has data for.
 pub fn write_all(args: &Args, summary: &[Summary], out: &Path) -> Res {
+    ratios(args, summary, &out.join("ratios.svg"))?;
     if args.sim {
         return sim_counters(args, summary, &out.join("sim_counters.svg"));
     }
@@ -224,6 +225,119 @@ fn latency_load(args: &Args, summary: &[Summary], path: &Path) -> Res {
     Ok(())
 }
 
+/// `ratios.svg`: every configuration's paired ratio to `go` (median dot, interquartile
+/// bar) for each closed workload × procs, on a log axis with 1 (= `go`) drawn across;
+/// wall time, or schedule steps under `--sim`.
+fn ratios(args: &Args, summary: &[Summary], path: &Path) -> Res {
+    let groups: Vec<(&str, usize)> = args
+        .workloads
+        .iter()
+        .filter(|w| matches!(w.kind, Kind::Closed { .. }))
+        .flat_map(|w| args.procs.iter().map(move |&p| (w.name, p)))
+        .filter(|(w, p)| summary.iter().any(|c| c.workload == *w && c.procs == *p))
+        .collect();
+    if groups.is_empty() {
+        return Ok(());
+    }
+    let nc = args.configs.len();
+    let cells: Vec<(usize, usize, [f64; 3])> = groups
+        .iter()
+        .enumerate()
+        .flat_map(|(gi, (w, p))| {
+            args.configs
+                .iter()
+                .enumerate()
+                .filter_map(move |(ci, cfg)| {
+                    summary
+                        .iter()
+                        .find(|c| c.workload == *w && c.procs == *p && c.config == cfg.name)
+                        .and_then(|c| c.paired)
+                        .map(|q| (gi, ci, q))
+                })
+        })
+        .filter(|(_, _, q)| q.iter().all(|v| v.is_finite() && *v > 0.0))
+        .collect();
+    // Down to a power of two, so the axis has labelled ticks below 1 too.
+    let lo = 2f64.powf(
+        (cells.iter().map(|c| c.2[0]).fold(1.0, f64::min) * 0.9)
+            .log2()
+            .floor(),
+    );
+    let hi = cells.iter().map(|c| c.2[2]).fold(1.0, f64::max) * 1.25;
+    let plot_w = (100 + (12 * nc as u32).max(70) * groups.len() as u32).max(460);
+    let root = SVGBackend::new(path, (plot_w + 190, 420)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let (left, right) = root.split_horizontally(plot_w);
+    let what = if args.sim {
+        "schedule steps"
+    } else {
+        "wall time"
+    };
+    let labels: Vec<String> = groups
+        .iter()
+        .map(|(w, p)| {
+            if args.procs.len() > 1 {
+                format!("{w} p={p}")
+            } else {
+                w.to_string()
+            }
+        })
+        .collect();
+    let mut chart = ChartBuilder::on(&left)
+        .caption(
+            format!("{what}: paired ratio to go (median, IQR)"),
+            ("sans-serif", 18),
+        )
+        .margin(12)
+        .x_label_area_size(35)
+        .y_label_area_size(55)
+        .build_cartesian_2d(
+            -0.5f64..(groups.len() as f64 - 0.5),
+            (lo..hi).log_scale().base(2.0).with_key_points(
+                [
+                    0.25, 0.33, 0.5, 0.67, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 12.0,
+                    16.0, 24.0, 32.0,
+                ]
+                .into_iter()
+                .filter(|v| (lo..=hi).contains(v))
+                .collect(),
+            ),
+        )?;
+    chart
+        .configure_mesh()
+        .disable_x_mesh()
+        .x_labels(groups.len() * 2 + 1)
+        .x_label_formatter(&|x| {
+            let i = x.round();
+            if (x - i).abs() < 1e-6 && i >= 0.0 && (i as usize) < labels.len() {
+                labels[i as usize].clone()
+            } else {
+                String::new()
+            }
+        })
+        .y_label_formatter(&|v| format!("{v:.2}"))
+        .light_line_style(RGBColor(244, 244, 244))
+        .y_desc("× go (lower is better)")
+        .draw()?;
+    chart.draw_series(std::iter::once(PathElement::new(
+        vec![(-0.5, 1.0), (groups.len() as f64 - 0.5, 1.0)],
+        BLACK.stroke_width(1),
+    )))?;
+    let width = 0.84;
+    for (gi, ci, [q1, m, q3]) in cells {
+        let col = color(ci);
+        let x = gi as f64 - width / 2.0 + width * (ci as f64 + 0.5) / nc as f64;
+        chart.draw_series(std::iter::once(PathElement::new(
+            vec![(x, q1), (x, q3)],
+            col.stroke_width(5),
+        )))?;
+        chart.draw_series(std::iter::once(Circle::new((x, m), 4, col.filled())))?;
+    }
+    legend(&right, args, "configs")?;
+    root.present()?;
+    Ok(())
+}
+
 /// The counters `sim_counters.svg` shows, with their axis labels.
 const SIM_PLOTTED: [(&str, &str); 6] = [
     ("switches", "switches"),
@@ -247,8 +361,8 @@ fn sim_counters(args: &Args, summary: &[Summary], path: &Path) -> Res {
     let cols = 3usize;
     let rows = ws.len().div_ceil(cols).max(1);
     let strip = 30 + 24 * args.configs.len().div_ceil(4) as u32;
-    let root = SVGBackend::new(path, (460 * cols as u32, 330 * rows as u32 + strip))
-        .into_drawing_area();
+    let root =
+        SVGBackend::new(path, (460 * cols as u32, 330 * rows as u32 + strip)).into_drawing_area();
     root.fill(&WHITE)?;
     let (grid, bottom) = root.split_vertically(330 * rows as u32);
     let cells = grid.split_evenly((rows, cols));

@@ -89,7 +89,7 @@ pub fn summary_csv(summary: &[Summary]) -> String {
     }
     let mut s = String::from(
         "workload,config,procs,load,runs,median,min,max,q1,q3,ratio_to_go,\
-         sojourn_p50_us,sojourn_p99_us,sojourn_p999_us,achieved_rps",
+         paired_ratio,paired_ratio_q1,paired_ratio_q3,sojourn_p50_us,sojourn_p99_us,sojourn_p999_us,achieved_rps",
     );
     for n in Counters::NAMES {
         write!(s, ",{n}").unwrap();
@@ -112,6 +112,9 @@ pub fn summary_csv(summary: &[Summary]) -> String {
             opt(c.ratio, |r| format!("{r:.2}")),
         )
         .unwrap();
+        for i in [1, 0, 2] {
+            write!(s, ",{}", opt(c.paired.map(|p| p[i]), |x| format!("{x:.3}"))).unwrap();
+        }
         for i in 0..4 {
             write!(
                 s,
@@ -128,15 +131,30 @@ pub fn summary_csv(summary: &[Summary]) -> String {
     s
 }
 
+/// `1.42 (1.39–1.57)`: the median paired ratio and its interquartile range.
+fn paired(c: &Summary) -> String {
+    match c.paired {
+        Some([q1, m, q3]) => {
+            let (q1, m, q3) = (format!("{q1:.2}"), format!("{m:.2}"), format!("{q3:.2}"));
+            if q1 == m && m == q3 {
+                m
+            } else {
+                format!("{m} ({q1}–{q3})")
+            }
+        }
+        None => String::new(),
+    }
+}
+
 fn closed_table(s: &mut String, cells: &[&Summary]) {
     s.push_str(
-        "| config | procs | median ms | spread (min–max) | IQR | ratio to go | switches | steals | stolen | spins | global pulls | runnext runs | sched lat p99 µs |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| config | procs | median ms | spread (min–max) | IQR | ratio to go | paired ratio (IQR) | switches | steals | stolen | spins | global pulls | runnext runs | sched lat p99 µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in cells {
         writeln!(
             s,
-            "| {} | {} | {} | {}–{} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {} | {}–{} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
             c.config,
             c.procs,
             num(c.median),
@@ -144,6 +162,7 @@ fn closed_table(s: &mut String, cells: &[&Summary]) {
             num(c.max),
             num(c.q3 - c.q1),
             opt(c.ratio, |r| format!("{r:.2}")),
+            paired(c),
             counter(c, "switches"),
             counter(c, "steals"),
             counter(c, "stolen"),
@@ -158,14 +177,14 @@ fn closed_table(s: &mut String, cells: &[&Summary]) {
 
 fn server_table(s: &mut String, cells: &[&Summary]) {
     s.push_str(
-        "| config | procs | load | p50 µs | p99 µs (min–max) | p99.9 µs | p99 ratio to go | req/s | steals | spins | global pulls | sched lat p99 µs |\n\
-         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
+        "| config | procs | load | p50 µs | p99 µs (min–max) | p99.9 µs | p99 ratio to go | paired p99 ratio (IQR) | req/s | steals | spins | global pulls | sched lat p99 µs |\n\
+         |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n",
     );
     for c in cells {
         let so = c.sojourn.unwrap_or([f64::NAN; 4]);
         writeln!(
             s,
-            "| {} | {} | {:.2} | {} | {} ({}–{}) | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
+            "| {} | {} | {:.2} | {} | {} ({}–{}) | {} | {} | {} | {:.0} | {:.0} | {:.0} | {:.0} | {} |",
             c.config,
             c.procs,
             c.load.unwrap_or(f64::NAN),
@@ -175,6 +194,7 @@ fn server_table(s: &mut String, cells: &[&Summary]) {
             num(c.max),
             num(so[2]),
             opt(c.ratio, |r| format!("{r:.2}")),
+            paired(c),
             so[3],
             counter(c, "steals"),
             counter(c, "spins"),
@@ -265,7 +285,7 @@ fn sim_runs_csv(records: &[RunRecord], summary: &[Summary]) -> String {
 fn sim_summary_csv(summary: &[Summary]) -> String {
     let mut s = String::from(
         "workload,config,procs,runs,steps_median,steps_min,steps_max,steps_ratio_to_go,\
-         virtual_ms,schedules",
+         steps_paired_ratio,virtual_ms,schedules",
     );
     for n in SIM_COUNTERS {
         write!(s, ",{n},{n}_ratio_to_go").unwrap();
@@ -276,7 +296,7 @@ fn sim_summary_csv(summary: &[Summary]) -> String {
         let base = baseline(summary, c);
         write!(
             s,
-            "{},{},{},{},{},{},{},{},{:.3},{}",
+            "{},{},{},{},{},{},{},{},{},{:.3},{}",
             c.workload,
             c.config,
             c.procs,
@@ -285,6 +305,7 @@ fn sim_summary_csv(summary: &[Summary]) -> String {
             trim(c.min),
             trim(c.max),
             opt(c.ratio, |r| format!("{r:.3}")),
+            opt(c.paired.map(|p| p[1]), |r| format!("{r:.3}")),
             sim.virtual_ms,
             sim.schedules,
         )
@@ -354,8 +375,9 @@ fn sim_table(s: &mut String, summary: &[Summary], cells: &[&Summary]) {
     }
 }
 
-/// The overview: the ratio of each configuration's median to `go`'s, a row per closed
-/// workload and procs (wall time, or schedule steps under `--sim`).
+/// The overview: each configuration's paired ratio to `go` (median and interquartile
+/// range over the runs), a row per closed workload and procs (wall time, or schedule
+/// steps under `--sim`), after `go`'s median.
 fn overview(s: &mut String, args: &Args, summary: &[Summary], unit: &str) {
     let closed: Vec<_> = args
         .workloads
@@ -386,8 +408,7 @@ fn overview(s: &mut String, args: &Args, summary: &[Summary], unit: &str) {
             };
             write!(s, "| {} | {} | {} |", w.name, procs, num(base.median)).unwrap();
             for c in args.configs.iter().skip(1) {
-                let r = cell(c.name).and_then(|c| c.ratio);
-                write!(s, " {} |", opt(r, |r| format!("{r:.2}"))).unwrap();
+                write!(s, " {} |", cell(c.name).map(paired).unwrap_or_default()).unwrap();
             }
             s.push('\n');
         }
@@ -453,7 +474,11 @@ fn sim_markdown(args: &Args, summary: &[Summary]) -> String {
         .unwrap();
     }
     configs_list(&mut s, args);
-    s.push_str("\n## Overview: schedule steps, ratio to go\n\n");
+    s.push_str(
+        "\n## Overview: schedule steps, paired ratio to go\n\n\
+         `go`'s median steps, then for every other configuration the median (and \
+         interquartile range) over the seeds of its steps / `go`'s steps under the same seed.\n\n",
+    );
     overview(&mut s, args, summary, "steps");
     for w in args.workloads.iter().filter(|w| w.simulable()) {
         let cells: Vec<&Summary> = summary.iter().filter(|c| c.workload == w.name).collect();
@@ -475,7 +500,7 @@ pub fn markdown(args: &Args, summary: &[Summary]) -> String {
     let mut s = String::from("# gort-lab results\n\n");
     writeln!(
         s,
-        "{} runs per cell{}, procs {:?}, configs in a rotated order each run, a fresh runtime per run. \
+        "{} runs per cell{}, procs {:?}, configs in a shuffled order each run, a fresh runtime per run. \
          Median of the runs; spread = min–max and interquartile range; ratio = median / `go`'s median \
          (lower is better). Counters are per-run medians (totals over all Ps); sched lat = \
          runnable → running, sampled 1 in 8.\n",
@@ -485,7 +510,13 @@ pub fn markdown(args: &Args, summary: &[Summary]) -> String {
     )
     .unwrap();
     configs_list(&mut s, args);
-    s.push_str("\n## Overview: wall time, ratio of medians to go\n\n");
+    s.push_str(
+        "\n## Overview: wall time, paired ratio to go\n\n\
+         `go`'s median time, then for every other configuration the median (and \
+         interquartile range) over the runs of its time / `go`'s time in the same run \
+         (the two ran close together, so slow drifts in machine load cancel). Lower is \
+         better; an interval that contains 1.00 is no evidence of a difference.\n\n",
+    );
     overview(&mut s, args, summary, "ms");
     for w in &args.workloads {
         let cells: Vec<&Summary> = summary.iter().filter(|c| c.workload == w.name).collect();

@@ -47,6 +47,11 @@ pub struct Summary {
     pub q3: f64,
     /// `median / baseline median` for the same workload, procs and load.
     pub ratio: Option<f64>,
+    /// Paired ratios: for each run, its value over the baseline's value in the run of
+    /// the same index (the two ran next to each other in time, or under the same seed);
+    /// their first quartile, median and third quartile. Slow drifts in machine load
+    /// cancel out of these, which they do not out of `ratio`.
+    pub paired: Option<[f64; 3]>,
     /// Median of each counter, in [`Counters::NAMES`] order.
     pub counters: [f64; 11],
     /// Server only: medians of p50, p99, p99.9 (µs) and achieved req/s.
@@ -89,6 +94,7 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
     let mut out: Vec<Summary> = cells
         .iter()
         .map(|c| {
+            let paired = paired_ratios(records, c);
             let vals: Vec<f64> = c.iter().map(|r| r.value()).collect();
             let mut sorted = vals.clone();
             sorted.sort_by(f64::total_cmp);
@@ -139,6 +145,7 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
                 q1: quantile(&sorted, 0.25),
                 q3: quantile(&sorted, 0.75),
                 ratio: None,
+                paired,
                 counters,
                 sojourn,
                 sim,
@@ -173,6 +180,28 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
         key(a).cmp(&key(b))
     });
     out
+}
+
+/// Quartiles of the runs' ratios to the baseline's run of the same index.
+fn paired_ratios(records: &[RunRecord], cell: &[&RunRecord]) -> Option<[f64; 3]> {
+    let mut v: Vec<f64> = cell
+        .iter()
+        .filter_map(|r| {
+            let b = records.iter().find(|b| {
+                b.config == configs::BASELINE
+                    && b.run == r.run
+                    && b.workload == r.workload
+                    && b.procs == r.procs
+                    && b.load().map(f64::to_bits) == r.load().map(f64::to_bits)
+            })?;
+            (b.value() > 0.0).then(|| r.value() / b.value())
+        })
+        .collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    Some([quantile(&v, 0.25), quantile(&v, 0.5), quantile(&v, 0.75)])
 }
 
 /// The baseline's cell for `s` (same workload, procs and load), if it was run.
