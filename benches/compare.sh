@@ -5,7 +5,7 @@
 # workloads, same output line format). blocking_* and stdfs_* are gort-only (no Go row).
 #
 #   benches/compare.sh [NAME...]             # table of medians, gort/go ratio
-#   benches/compare.sh callgrind             # instructions per yield and per blocking call
+#   benches/compare.sh callgrind             # instructions per yield, spawn + join, blocking call
 #   benches/compare.sh perf NAME             # perf profile of one gort benchmark
 #
 # Environment:
@@ -146,13 +146,14 @@ callgrind() {
     # The difference of two runs cancels start-up and shutdown costs.
     local n1=20000 n2=120000
     echo
-    echo "callgrind: instructions per yield and per blocking call (difference of $n1 and $n2 iterations)"
-    for spec in yield_alone:1 yield_pair:2; do
-        local name=${spec%:*} per=${spec#*:} a b
+    echo "callgrind: instructions per yield, per spawn + join and per blocking call (difference of $n1 and $n2 iterations)"
+    for spec in yield_alone:1:yield yield_pair:2:yield spawn_join_seq:1:goroutine; do
+        local name=${spec%%:*} rest=${spec#*:} a b
+        local per=${rest%%:*} unit=${rest#*:}
         a=$(callgrind_ir "$name" $n1)
         b=$(callgrind_ir "$name" $n2)
-        awk -v n="$name" -v a="$a" -v b="$b" -v d=$(((n2 - n1) * per)) \
-            'BEGIN {printf "%-18s %8.1f instructions/yield\n", n, (b - a) / d}'
+        awk -v n="$name" -v a="$a" -v b="$b" -v d=$(((n2 - n1) * per)) -v u="$unit" \
+            'BEGIN {printf "%-18s %8.1f instructions/%s\n", n, (b - a) / d, u}'
     done
     # blocking_baseline is the same loop without the call: the difference is the call.
     local each=()
