@@ -63,6 +63,9 @@ pub(crate) struct Sched {
     /// Length of the global queue, readable without the lock.
     global_len: AtomicUsize,
     pub(crate) npidle: AtomicUsize,
+    /// Whether an idle M may steal (stealing on, spinning allowed): only then is a
+    /// goroutine put in a P's own queue worth waking an M for.
+    pub(crate) thieves: bool,
     /// A simulation's virtual time between `block_on` calls (ns; 0: not started).
     pub(crate) sim_clock: AtomicU64,
     /// The last simulated run's schedule hash and step count.
@@ -153,6 +156,7 @@ impl Sched {
             }),
             global_len: AtomicUsize::new(0),
             npidle: AtomicUsize::new(if config.simulate.is_some() { 0 } else { n }),
+            thieves: config.steal_rounds > 0 && config.spinning != SpinningLimit::AtMost(0),
             sim_clock: AtomicU64::new(0),
             sim_hash: AtomicU64::new(0),
             sim_steps: AtomicU64::new(0),
@@ -350,7 +354,7 @@ impl Sched {
                         Placement::Local(_) => d,
                     };
                 }
-                match ctx.p.get() {
+                let wake = match ctx.p.get() {
                     // SAFETY: this M holds `pid`.
                     Some(pid) => unsafe {
                         let p = &self.ps[pid];
@@ -361,10 +365,13 @@ impl Sched {
                     None => {
                         // SAFETY: passing no P.
                         unsafe { self.note_runnable(&g, None, true) };
-                        self.globrunqput_batch(std::iter::once(g))
+                        self.globrunqput_batch(std::iter::once(g));
+                        true
                     }
+                };
+                if wake {
+                    self.wakep();
                 }
-                self.wakep();
                 return;
             }
         }
@@ -375,21 +382,25 @@ impl Sched {
         self.wakep();
     }
 
-    /// Puts runnable `g` where decision `d` (the policy's, for `event`) says. Does not
-    /// wake an M, except the one an idle P needs for its inbox.
+    /// Puts runnable `g` where decision `d` (the policy's, for `event`) says. Returns
+    /// whether the caller should wake an M for it (`wakep`): for the global queue, and for
+    /// this P's queue only if an idle M could steal from it. An idle P named for its
+    /// inbox is started here.
     ///
     /// # Safety
     /// The caller holds P `p`.
     #[inline(always)]
-    pub(crate) unsafe fn put(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) {
+    #[must_use]
+    pub(crate) unsafe fn put(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) -> bool {
         match d {
             // SAFETY: the caller holds `p`.
             Fixed::Runnext => unsafe { self.runqput(p, g, true) },
             // SAFETY: the caller holds `p`.
             Fixed::LocalTail => unsafe { self.runqput(p, g, false) },
             // SAFETY: forwarded from the caller.
-            _ => unsafe { self.put_elsewhere(p, g, d, event) },
+            _ => return unsafe { self.put_elsewhere(p, g, d, event) },
         }
+        self.thieves
     }
 
     /// The decisions off the fast path: the global queue, or asking the policy (which
@@ -398,7 +409,7 @@ impl Sched {
     /// # Safety
     /// As for [`put`](Self::put).
     #[cold]
-    unsafe fn put_elsewhere(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) {
+    unsafe fn put_elsewhere(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) -> bool {
         let place = match d {
             Fixed::Runnext => Place::Runnext,
             Fixed::LocalTail => Place::LocalTail,
@@ -423,9 +434,16 @@ impl Sched {
             Place::LocalTail => unsafe { self.runqput(p, g, false) },
             // SAFETY: the caller holds `p`.
             Place::P(i) if i == p.id => unsafe { self.runqput(p, g, false) },
-            Place::P(i) if i < self.config.procs => self.inbox_put(i, g),
-            Place::P(_) | Place::Global => self.globrunqput_batch(std::iter::once(g)),
+            Place::P(i) if i < self.config.procs => {
+                self.inbox_put(i, g);
+                return false;
+            }
+            Place::P(_) | Place::Global => {
+                self.globrunqput_batch(std::iter::once(g));
+                return true;
+            }
         }
+        self.thieves
     }
 
     /// Puts `g` in P `target`'s inbox; if that P is idle, starts an M on it. Under the
@@ -748,11 +766,13 @@ impl Sched {
                 let p = &self.ps[pid];
                 bump(&p.counters.spawned);
                 // SAFETY: the caller's M holds `pid`.
-                unsafe {
+                let wake = unsafe {
                     self.note_runnable(&g, Some(p), false);
                     self.put(p, g, ctx.decide.spawned, Event::Spawned)
                 };
-                self.wakep();
+                if wake {
+                    self.wakep();
+                }
             }
             None => {
                 // SAFETY: passing no P.

@@ -338,7 +338,10 @@ pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                     // Every built-in but `global-fifo` yields to the tail: one test.
                     match ctx.decide.yielded {
                         Fixed::LocalTail => s.runqput(p, g, false),
-                        d => s.put(p, g, d, crate::sched::Event::Yielded),
+                        // The yielder's own M looks again at once: no wakeup needed.
+                        d => {
+                            let _ = s.put(p, g, d, crate::sched::Event::Yielded);
+                        }
                     }
                 };
                 return;

@@ -24,7 +24,8 @@ changed (no-steal, global-every-tick, no-spin, slice-100us). Writes DIR/results.
 DIR/<workload>.svg and DIR/latency_load.svg. Progress goes to stderr.
 
 With --sim, every closed workload runs in gort's deterministic simulation instead
-(the server, which needs a plain OS thread and the wall clock, is skipped): run i
+(skipped: the server, which needs a plain OS thread and the wall clock, and
+slice-100us, since time slices are real time, absent from simulation): run i
 uses seed N+i, and the lab reports scheduling decisions (schedule steps, switches,
 steals, stolen, global pulls, runnext runs, spins) and virtual time instead of wall
 time, each with its ratio to go. The same seeds give byte-identical files.

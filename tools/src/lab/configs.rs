@@ -55,8 +55,8 @@ pub struct LabConfig {
     pub about: &'static str,
     /// Policy, outside policy or knob.
     pub kind: Kind,
-    /// Whether `--sim` can run it: not when what it changes is measured on the real
-    /// clock inside the runtime.
+    /// Whether `--sim` can run it: not when all it changes is real time, which
+    /// simulation does not have (no time slice ever expires there).
     pub simulable: bool,
     apply: fn(Builder) -> Builder,
 }
@@ -125,7 +125,8 @@ pub const ALL: &[LabConfig] = &[
     },
     LabConfig {
         name: "work-sharing",
-        about: "new and woken goroutines are pushed to the least-loaded P; no stealing",
+        about: "new, woken and yielding goroutines are pushed to the P with the shortest queue \
+                (the current one on a tie); no stealing",
         kind: Kind::Policy,
         simulable: true,
         apply: |b| b.policy(BuiltIn::WorkSharing),

@@ -21,14 +21,7 @@ use super::workloads::{Kind, Scale, Workload};
 /// The settings of every run. Chaos is off explicitly so a `GORT_CHAOS` in the
 /// environment cannot skew results; latency is sampled one transition in 8 (same for
 /// every config) to fill the histograms without much overhead.
-///
-/// Under `--sim` the inherited time slice of `runnext` chains is pinned to an hour
-/// ([`SIM_TIME_SLICE`]): the runtime measures that slice with the CPU's cycle counter
-/// even in simulation, so with Go's 10 ms a long goroutine run (a spawn loop on a loaded
-/// machine) made the schedule depend on real time and the same seed give different
-/// counters. On virtual time, which stands still while goroutines run, the slice would
-/// not expire either, so the pin gives the schedule a virtual-time slice would.
-fn builder(cfg: &LabConfig, procs: usize, open_loop: bool, sim: bool) -> Builder {
+fn builder(cfg: &LabConfig, procs: usize, open_loop: bool) -> Builder {
     let b = Runtime::builder()
         .procs(procs)
         .chaos(None)
@@ -37,16 +30,12 @@ fn builder(cfg: &LabConfig, procs: usize, open_loop: bool, sim: bool) -> Builder
         .hog_warning(false)
         // The open-loop dispatcher is a plain thread that gort cannot see.
         .deadlock_detection(!open_loop);
-    let b = if sim { b.time_slice(SIM_TIME_SLICE) } else { b };
     cfg.apply(b)
 }
 
-/// The `runnext` time slice of simulated runs (see [`builder`]).
-pub const SIM_TIME_SLICE: Duration = Duration::from_secs(3600);
-
 /// A fresh runtime for one run.
 fn runtime(cfg: &LabConfig, procs: usize, open_loop: bool) -> Runtime {
-    builder(cfg, procs, open_loop, false)
+    builder(cfg, procs, open_loop)
         .build()
         .unwrap_or_else(|e| panic!("config {}: {e}", cfg.name))
 }
@@ -210,7 +199,7 @@ pub fn run_sim(
             cfg.name
         )
         };
-    let b = builder(cfg, procs, false, true);
+    let b = builder(cfg, procs, false);
     let done = gort::sim::try_run_with(b, seed, move || {
         let start = gort::time::now();
         let value = run(scale);
@@ -271,8 +260,7 @@ pub fn run_sim_matrix(args: &Args) -> Result<Vec<RunRecord>, String> {
     }
     for c in &args.sim_skipped {
         eprintln!(
-            "gort-lab: --sim skips {}: it depends on the real clock (the runtime measures \
-             the runnext slice with the cycle counter, also in simulation)",
+            "gort-lab: --sim skips {}: time slices are real time, absent from simulation",
             c.name
         );
     }
@@ -310,6 +298,24 @@ pub fn run_sim_matrix(args: &Args) -> Result<Vec<RunRecord>, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--sim` skips `slice-100us` because a time slice never expires in simulation: the
+    /// knob would run as `go`. If the runtime ever gives simulation a slice (on virtual
+    /// time), this fails, and the knob should become simulable.
+    #[test]
+    fn a_time_slice_changes_no_simulated_schedule() {
+        let spawn = super::super::workloads::by_name("spawn").unwrap();
+        let cfg = |name| super::super::configs::by_name(name).unwrap()[0];
+        let (slice, go) = (cfg("slice-100us"), cfg("go"));
+        assert!(!slice.simulable);
+        let hash = |c| {
+            let rec = run_sim(spawn, c, 2, Scale::Quick, 3).unwrap();
+            (rec.sim.unwrap().schedule_hash, rec.counters.runnext_runs)
+        };
+        let (a, b) = (hash(go), hash(slice));
+        assert_eq!(a, b);
+        assert!(a.1 > 0, "spawn makes runnext runs in simulation");
+    }
 
     #[test]
     fn run_orders_are_permutations_that_vary() {

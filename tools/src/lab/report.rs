@@ -435,9 +435,7 @@ fn sim_markdown(args: &Args, summary: &[Summary]) -> String {
          steps = goroutine runs in the schedule; virtual ms = virtual time from the \
          workload's start to its end (it moves only when every goroutine sleeps); \
          schedules = distinct schedule hashes among the seeds. In simulation every step \
-         is one switch into a goroutine, so steps = switches. The `runnext` time slice is \
-         pinned to 1 h (the runtime measures it on the real clock even in simulation; see \
-         docs/research.md).\n",
+         is one switch into a goroutine, so steps = switches.\n",
         if args.quick {
             " (--quick: small sizes)"
         } else {
@@ -457,8 +455,8 @@ fn sim_markdown(args: &Args, summary: &[Summary]) -> String {
     for c in &args.sim_skipped {
         writeln!(
             s,
-            "Skipped: configuration `{}` (it changes the `runnext` time slice, which the \
-             runtime measures with the CPU's cycle counter even in simulation).\n",
+            "Skipped: configuration `{}` (time slices are real time, absent from \
+             simulation).\n",
             c.name
         )
         .unwrap();
