@@ -354,23 +354,20 @@ impl Sched {
                         Placement::Local(_) => d,
                     };
                 }
-                let wake = match ctx.p.get() {
+                match ctx.p.get() {
                     // SAFETY: this M holds `pid`.
                     Some(pid) => unsafe {
                         let p = &self.ps[pid];
                         self.note_runnable(&g, Some(p), true);
-                        self.put(p, g, d, Event::Woken { next })
+                        self.put(p, g, d, Event::Woken { next }, true)
                     },
                     // Inside `blocking` (a goroutine of ours, counted by `nsyscall`).
                     None => {
                         // SAFETY: passing no P.
                         unsafe { self.note_runnable(&g, None, true) };
                         self.globrunqput_batch(std::iter::once(g));
-                        true
+                        self.wakep();
                     }
-                };
-                if wake {
-                    self.wakep();
                 }
                 return;
             }
@@ -382,25 +379,26 @@ impl Sched {
         self.wakep();
     }
 
-    /// Puts runnable `g` where decision `d` (the policy's, for `event`) says. Returns
-    /// whether the caller should wake an M for it (`wakep`): for the global queue, and for
-    /// this P's queue only if an idle M could steal from it. An idle P named for its
-    /// inbox is started here.
+    /// Puts runnable `g` where decision `d` (the policy's, for `event`) says and, with
+    /// `wake`, wakes an M if one could run it: always for the global queue, for this P's
+    /// own queue only if an idle M could steal from it (`wakep_local`). An idle P named
+    /// for its inbox is started in any case.
     ///
     /// # Safety
     /// The caller holds P `p`.
     #[inline(always)]
-    #[must_use]
-    pub(crate) unsafe fn put(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) -> bool {
+    pub(crate) unsafe fn put(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event, wake: bool) {
         match d {
             // SAFETY: the caller holds `p`.
             Fixed::Runnext => unsafe { self.runqput(p, g, true) },
             // SAFETY: the caller holds `p`.
             Fixed::LocalTail => unsafe { self.runqput(p, g, false) },
             // SAFETY: forwarded from the caller.
-            _ => return unsafe { self.put_elsewhere(p, g, d, event) },
+            _ => return unsafe { self.put_elsewhere(p, g, d, event, wake) },
         }
-        self.thieves
+        if wake {
+            self.wakep_local();
+        }
     }
 
     /// The decisions off the fast path: the global queue, or asking the policy (which
@@ -409,7 +407,7 @@ impl Sched {
     /// # Safety
     /// As for [`put`](Self::put).
     #[cold]
-    unsafe fn put_elsewhere(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event) -> bool {
+    unsafe fn put_elsewhere(self: &Arc<Self>, p: &P, g: GRef, d: Fixed, event: Event, wake: bool) {
         let place = match d {
             Fixed::Runnext => Place::Runnext,
             Fixed::LocalTail => Place::LocalTail,
@@ -434,16 +432,18 @@ impl Sched {
             Place::LocalTail => unsafe { self.runqput(p, g, false) },
             // SAFETY: the caller holds `p`.
             Place::P(i) if i == p.id => unsafe { self.runqput(p, g, false) },
-            Place::P(i) if i < self.config.procs => {
-                self.inbox_put(i, g);
-                return false;
-            }
+            Place::P(i) if i < self.config.procs => return self.inbox_put(i, g),
             Place::P(_) | Place::Global => {
                 self.globrunqput_batch(std::iter::once(g));
-                return true;
+                if wake {
+                    self.wakep();
+                }
+                return;
             }
         }
-        self.thieves
+        if wake {
+            self.wakep_local();
+        }
     }
 
     /// Puts `g` in P `target`'s inbox; if that P is idle, starts an M on it. Under the
@@ -503,6 +503,22 @@ impl Sched {
     #[inline(always)]
     pub(crate) fn wakep(self: &Arc<Self>) {
         if self.npidle.load(SeqCst) != 0 {
+            self.wakep_idle();
+        }
+    }
+
+    /// `wakep` for a goroutine just put in the current P's own queue: only an M that may
+    /// steal could take it (with stealing or spinning off, a woken M would park again).
+    #[inline(always)]
+    pub(crate) fn wakep_local(self: &Arc<Self>) {
+        if self.npidle.load(SeqCst) != 0 {
+            self.wakep_local_idle();
+        }
+    }
+
+    #[inline(never)]
+    fn wakep_local_idle(self: &Arc<Self>) {
+        if self.thieves {
             self.wakep_idle();
         }
     }
@@ -766,13 +782,10 @@ impl Sched {
                 let p = &self.ps[pid];
                 bump(&p.counters.spawned);
                 // SAFETY: the caller's M holds `pid`.
-                let wake = unsafe {
+                unsafe {
                     self.note_runnable(&g, Some(p), false);
-                    self.put(p, g, ctx.decide.spawned, Event::Spawned)
+                    self.put(p, g, ctx.decide.spawned, Event::Spawned, true)
                 };
-                if wake {
-                    self.wakep();
-                }
             }
             None => {
                 // SAFETY: passing no P.

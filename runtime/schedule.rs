@@ -339,9 +339,7 @@ pub(crate) fn execute(ctx: &MContext, g: GRef, inherit: bool) {
                     match ctx.decide.yielded {
                         Fixed::LocalTail => s.runqput(p, g, false),
                         // The yielder's own M looks again at once: no wakeup needed.
-                        d => {
-                            let _ = s.put(p, g, d, crate::sched::Event::Yielded);
-                        }
+                        d => s.put(p, g, d, crate::sched::Event::Yielded, false),
                     }
                 };
                 return;
