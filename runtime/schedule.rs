@@ -47,8 +47,12 @@ fn become_spinning(ctx: &MContext, p: &P) {
 /// another M to keep looking (there may be more work).
 fn reset_spinning(ctx: &MContext) {
     ctx.spinning.set(false);
-    ctx.sched.nmspinning.fetch_sub(1, SeqCst);
-    ctx.sched.wakep();
+    let s = &ctx.sched;
+    s.nmspinning.fetch_sub(1, SeqCst);
+    // Without thieves, the only work another M could find is in the global queue.
+    if s.thieves || s.global_len() > 0 {
+        s.wakep();
+    }
 }
 
 /// Returns a goroutine to run and whether it inherits the current time slice, or `None`

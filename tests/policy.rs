@@ -421,3 +421,36 @@ fn gort_policy_selects_a_built_in_and_an_unknown_name_lists_the_valid_ones() {
     }
     assert_eq!(children.load(SeqCst), 3);
 }
+
+/// A goroutine put in its P's own queue wakes an idle M only if that M could steal it:
+/// without stealing (a policy's `steal().rounds == 0`, or the knob), a ping-pong on a
+/// 2-P runtime never starts a second M, where Go's policy starts one to look for work.
+#[test]
+fn without_thieves_local_work_wakes_no_idle_m() {
+    fn ping_pong() -> u64 {
+        let (a_tx, a_rx) = chan::bounded::<u64>(0);
+        let (b_tx, b_rx) = chan::bounded::<u64>(0);
+        let peer = gort::spawn(move || a_rx.iter().for_each(|v| b_tx.send(v + 1).unwrap()));
+        let mut v = 0;
+        for _ in 0..500 {
+            a_tx.send(v).unwrap();
+            v = b_rx.recv().unwrap();
+        }
+        drop(a_tx);
+        peer.join().unwrap();
+        v
+    }
+    let threads = |b: Builder| {
+        let rt = b.procs(2).chaos(None).build().unwrap();
+        assert_eq!(rt.block_on(ping_pong), 500);
+        rt.metrics().threads
+    };
+    let go = threads(Builder::new().policy(BuiltIn::Go));
+    assert!(go >= 2, "Go's policy wakes a thief: {go} threads");
+    for b in [
+        Builder::new().policy(BuiltIn::Go).steal_rounds(0),
+        Builder::new().policy(BuiltIn::WorkSharing),
+    ] {
+        assert_eq!(threads(b), 1, "nobody can steal: one M is enough");
+    }
+}
