@@ -508,7 +508,8 @@ impl Sched {
     }
 
     /// `wakep` for a goroutine just put in the current P's own queue: only an M that may
-    /// steal could take it (with stealing or spinning off, a woken M would park again).
+    /// steal could take it (with stealing or spinning off, a woken M would park again),
+    /// or one that finds the global queue non-empty (a full ring spills half there).
     #[inline(always)]
     pub(crate) fn wakep_local(self: &Arc<Self>) {
         if self.npidle.load(SeqCst) != 0 {
@@ -518,7 +519,7 @@ impl Sched {
 
     #[inline(never)]
     fn wakep_local_idle(self: &Arc<Self>) {
-        if self.thieves {
+        if self.thieves || self.global_len() > 0 {
             self.wakep_idle();
         }
     }

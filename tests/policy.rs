@@ -454,3 +454,42 @@ fn without_thieves_local_work_wakes_no_idle_m() {
         assert_eq!(threads(b), 1, "nobody can steal: one M is enough");
     }
 }
+
+/// Without thieves, a spawn burst that overflows the P's ring spills half of it to the
+/// global queue, and that still wakes an idle M, which takes its share from there.
+#[test]
+fn without_thieves_a_ring_overflow_still_wakes_an_m_for_the_global_queue() {
+    let rt = Builder::new()
+        .procs(2)
+        .chaos(None)
+        .policy(BuiltIn::Go)
+        .steal_rounds(0)
+        .build()
+        .unwrap();
+    let sum = within(Duration::from_secs(60), move || {
+        let sum = rt.block_on(|| {
+            let hs: Vec<_> = (0..2000u64)
+                .map(|i| {
+                    gort::spawn(move || {
+                        // About 10 µs of work, no scheduling point.
+                        let t = std::time::Instant::now();
+                        while t.elapsed() < Duration::from_micros(10) {
+                            std::hint::spin_loop();
+                        }
+                        i
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+        });
+        let m = rt.metrics();
+        assert!(m.total.overflows > 0, "the ring overflowed: {:?}", m.total);
+        assert!(
+            m.procs.iter().all(|p| p.completed > 0),
+            "both Ps ran goroutines: {:?}",
+            m.procs
+        );
+        sum
+    });
+    assert_eq!(sum, 1999 * 2000 / 2);
+}
