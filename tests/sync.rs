@@ -853,7 +853,14 @@ fn goroutines_dropped_while_waiting_leave_the_primitives_usable() {
         });
         started_rx.recv().unwrap();
 
-        let rt = rt_mixed(1);
+        // The order below (the reader queued behind the writer, everything parked after
+        // two yields) is the FIFO order of one P: chaos could reorder it.
+        let rt = Runtime::builder()
+            .procs(1)
+            .deadlock_detection(false)
+            .chaos(None)
+            .build()
+            .unwrap();
         {
             let (m, l, cv, wg, once, sem, bar) = (
                 m.clone(),
