@@ -1441,8 +1441,8 @@ fn select_choices_replay_with_the_seed() {
     }
     let mut seen = HashSet::new();
     for seed in 0..10 {
-        let a = sim::try_run(seed, 1, prog).unwrap();
-        let b = sim::try_run(seed, 1, prog).unwrap();
+        let a = go_run(seed, 1, prog).unwrap();
+        let b = go_run(seed, 1, prog).unwrap();
         assert_eq!(a.value, b.value, "seed {seed}");
         assert_eq!(a.schedule_hash, b.schedule_hash, "seed {seed}");
         seen.insert(a.value);
@@ -1455,7 +1455,7 @@ fn select_choices_replay_with_the_seed() {
 #[test]
 fn mutex_starvation_is_measured_on_virtual_time() {
     fn held_off(wait: fn()) -> bool {
-        sim::run(3, 1, move || {
+        go_run(3, 1, move || {
             let m = Arc::new(Mutex::new(0u32));
             let g = m.lock();
             let waiter = {
@@ -1473,6 +1473,8 @@ fn mutex_starvation_is_measured_on_virtual_time() {
             assert_eq!(*m.lock(), 1);
             starving
         })
+        .unwrap()
+        .value
     }
     assert!(held_off(|| gort::time::sleep(Duration::from_millis(5))));
     assert!(!held_off(|| gort::blocking(|| std::thread::sleep(
